@@ -1,0 +1,101 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* Forwarding a translated packet ourselves: FIB lookup, Ethernet rewrite,
+ * TTL, then XDP_TX or a devmap redirect. Whatever we cannot send ourselves
+ * goes to the kernel already translated, never to a local socket untranslated. */
+#ifndef XDPFWD_FORWARD_H
+#define XDPFWD_FORWARD_H
+
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+#include "maps.h"
+#include "nat.h"
+
+#ifndef AF_INET
+#define AF_INET 2
+#endif
+#define LOOPBACK_IFINDEX 1
+
+/* fib_reason - the PASS or DROP reason for a FIB result other than success. */
+static __always_inline int fib_reason(int rc)
+{
+	switch (rc) {
+	case BPF_FIB_LKUP_RET_NO_NEIGH:
+		return XDPFWD_R_PASS_NO_NEIGH;
+	case BPF_FIB_LKUP_RET_NOT_FWDED:
+		return XDPFWD_R_PASS_LOCAL;
+	case BPF_FIB_LKUP_RET_BLACKHOLE:
+	case BPF_FIB_LKUP_RET_UNREACHABLE:
+	case BPF_FIB_LKUP_RET_PROHIBIT:
+		return XDPFWD_R_DROP_FIB;
+	default:
+		return XDPFWD_R_PASS_FIB_OTHER;
+	}
+}
+
+/* egress_ok - can @ifindex take frames from XDP? It can when the control
+ * plane put it in tx_ports. For another interface this also arms the
+ * redirect; for the ingress interface the caller returns XDP_TX. */
+static __always_inline bool egress_ok(__u32 ifindex, __u32 ingress)
+{
+	if (ifindex == ingress)
+		return bpf_map_lookup_elem(&tx_ports, &ifindex) != NULL;
+	return bpf_redirect_map(&tx_ports, ifindex, XDP_PASS) == XDP_REDIRECT;
+}
+
+/* forward - send the translated packet @p on its way.
+ * @finish_csum: the frame leaves without its skb, so a partial L4 checksum
+ * must be completed here (native mode). Returns the XDP verdict; *reason is
+ * set to why. */
+static __always_inline int forward(struct xdp_md *ctx, struct packet *p,
+				   void *end, enum csum_form form,
+				   bool finish_csum, int *reason)
+{
+	struct bpf_fib_lookup fib = {
+		.family = AF_INET,
+		.tos = p->ip->tos,
+		.l4_protocol = p->ip->protocol,
+		.sport = p->ports[0],
+		.dport = p->ports[1],
+		.tot_len = bpf_ntohs(p->ip->tot_len),
+		.ipv4_src = p->ip->saddr,
+		.ipv4_dst = p->ip->daddr,
+		.ifindex = ctx->ingress_ifindex,
+	};
+	int rc;
+
+	rc = bpf_fib_lookup(ctx, &fib, sizeof(fib), 0);
+	if (rc == BPF_FIB_LKUP_RET_FWD_DISABLED) {
+		/* Kernel forwarding is off on the ingress, yet we forward:
+		 * route as from loopback, whose forwarding the control plane
+		 * turns on (the kernel forwards nothing that arrives on lo).
+		 * The failed try costs only the device check. */
+		fib.ifindex = LOOPBACK_IFINDEX;
+		rc = bpf_fib_lookup(ctx, &fib, sizeof(fib), 0);
+	}
+	if (rc != BPF_FIB_LKUP_RET_SUCCESS) {
+		*reason = fib_reason(rc);
+		return *reason == XDPFWD_R_DROP_FIB ? XDP_DROP : XDP_PASS;
+	}
+	if (p->ip->ttl <= 1) {
+		*reason = XDPFWD_R_DROP_TTL;
+		return XDP_DROP;
+	}
+	if (!egress_ok(fib.ifindex, ctx->ingress_ifindex)) {
+		*reason = XDPFWD_R_PASS_SLOW_EGRESS;
+		return XDP_PASS;
+	}
+
+	ttl_decrement(p->ip);
+	__builtin_memcpy(p->eth->h_dest, fib.dmac, ETH_ALEN);
+	__builtin_memcpy(p->eth->h_source, fib.smac, ETH_ALEN);
+	if (finish_csum && form == CSUM_PARTIAL)
+		csum_finish(p, end);
+	if (fib.ifindex == ctx->ingress_ifindex) {
+		*reason = XDPFWD_R_FWD_TX;
+		return XDP_TX;
+	}
+	*reason = XDPFWD_R_FWD_REDIRECT;
+	return XDP_REDIRECT;
+}
+
+#endif /* XDPFWD_FORWARD_H */

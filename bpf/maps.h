@@ -1,0 +1,62 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* Map definitions only. Pinned by name under XDPFWD_PIN_ROOT so every attached
+ * program and every CLI invocation sees the same state. */
+#ifndef XDPFWD_MAPS_H
+#define XDPFWD_MAPS_H
+
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+#include "xdpfwd.h"
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, XDPFWD_MAX_RULES);
+	__type(key, struct xdpfwd_rule_key);
+	__type(value, struct xdpfwd_rule);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} rules SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, XDPFWD_MAX_RULES);
+	__type(key, __u32);
+	__type(value, struct xdpfwd_rule_stats);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} rule_stats SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, XDPFWD_MAX_FLOWS);
+	__type(key, struct xdpfwd_flow_key);
+	__type(value, struct xdpfwd_flow);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} flows SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, XDPFWD_MAX_LOCAL_ADDRS);
+	__type(key, struct xdpfwd_local_key);
+	__type(value, __u32);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} local_addrs SEC(".maps");
+
+/* Egress interfaces that accept XDP frames; the control plane leaves out the
+ * ones that would drop them (a veth whose peer has neither XDP nor GRO). */
+struct {
+	__uint(type, BPF_MAP_TYPE_DEVMAP_HASH);
+	__uint(max_entries, XDPFWD_MAX_IFACES);
+	__type(key, __u32);
+	__type(value, struct bpf_devmap_val);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} tx_ports SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, XDPFWD_R_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} reasons SEC(".maps");
+
+#endif /* XDPFWD_MAPS_H */

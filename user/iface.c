@@ -1,0 +1,631 @@
+// SPDX-License-Identifier: GPL-2.0
+/* Interfaces: load, unload, status, and the maps that follow the interfaces
+ * (their addresses, and which of them can take XDP-redirected frames). */
+#include <dirent.h>
+#include <errno.h>
+#include <limits.h>
+#include <net/if.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/file.h>
+#include <linux/if_link.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include "xdpfwd_cli.h"
+#include "netlink.h"
+#include "output.h"
+
+#define TC_HANDLE	0x58444657	/* "XDFW": finds our filter again */
+#define TC_PRIO		0x5844
+#define LINK_PREFIX	"link_"
+
+enum xdp_mode { MODE_AUTO, MODE_NATIVE, MODE_GENERIC };
+
+static const char *mode_name(enum xdp_mode mode)
+{
+	return mode == MODE_GENERIC ? "generic" : "native";
+}
+
+/* loaded_ifindexes - the interfaces with a pinned link, from the pin names.
+ * Returns how many were stored in @out (at most @max). */
+static int loaded_ifindexes(const struct state *st, __u32 *out, int max)
+{
+	struct dirent *de;
+	DIR *dir;
+	int n = 0;
+
+	dir = opendir(st->pin_dir);
+	if (!dir)
+		return 0;
+	while ((de = readdir(dir)) && n < max)
+		if (!strncmp(de->d_name, LINK_PREFIX, strlen(LINK_PREFIX)))
+			out[n++] = strtoul(de->d_name + strlen(LINK_PREFIX), NULL, 10);
+	closedir(dir);
+	return n;
+}
+
+int iface_loaded_count(const struct state *st)
+{
+	__u32 idx[XDPFWD_MAX_IFACES];
+
+	return loaded_ifindexes(st, idx, XDPFWD_MAX_IFACES);
+}
+
+static void link_pin_path(const struct state *st, __u32 ifindex, char *buf, size_t len)
+{
+	char name[32];
+
+	snprintf(name, sizeof(name), LINK_PREFIX "%u", ifindex);
+	state_path(st, buf, len, name);
+}
+
+/* xdp_egress_ok - whether @ifindex takes XDP-redirected frames. A veth does
+ * only while its peer has GRO or an XDP program; kernels before 6.3 cannot
+ * tell, and then every interface is trusted. */
+static bool xdp_egress_ok(__u32 ifindex)
+{
+	__u64 features;
+
+	if (nl_xdp_features(ifindex, &features))
+		return true;
+	return features & XDP_ACT_NDO_XMIT;
+}
+
+struct addr_set {
+	const __u32 *ifindexes;
+	int n_ifindexes;
+	struct xdpfwd_local_key keys[XDPFWD_MAX_LOCAL_ADDRS];
+	int n;
+};
+
+static void collect_addr(__u32 ifindex, __u32 addr, void *arg)
+{
+	struct addr_set *set = arg;
+	int i;
+
+	for (i = 0; i < set->n_ifindexes; i++)
+		if (set->ifindexes[i] == ifindex && set->n < XDPFWD_MAX_LOCAL_ADDRS)
+			set->keys[set->n++] = (struct xdpfwd_local_key){ ifindex, addr };
+}
+
+static bool addr_in_set(const struct addr_set *set, const struct xdpfwd_local_key *key)
+{
+	int i;
+
+	for (i = 0; i < set->n; i++)
+		if (!memcmp(&set->keys[i], key, sizeof(*key)))
+			return true;
+	return false;
+}
+
+/* refresh_local_addrs - local_addrs := the addresses of the loaded
+ * interfaces now. New entries go in before stale ones leave, so an address
+ * that stays never misses a packet. */
+static int refresh_local_addrs(struct state *st, const __u32 *loaded, int n_loaded)
+{
+	int fd = st->map_fd[MAP_LOCAL_ADDRS];
+	struct xdpfwd_local_key key, next, stale[64];
+	struct addr_set *set;
+	__u32 one = 1;
+	int i, n_stale, err;
+	bool more;
+
+	set = calloc(1, sizeof(*set));
+	if (!set)
+		return -ENOMEM;
+	set->ifindexes = loaded;
+	set->n_ifindexes = n_loaded;
+	err = nl_addr_dump(collect_addr, set);
+	for (i = 0; !err && i < set->n; i++)
+		if (bpf_map_update_elem(fd, &set->keys[i], &one, BPF_ANY))
+			err = -errno;
+	do {
+		n_stale = 0;
+		more = !bpf_map_get_next_key(fd, NULL, &next);
+		while (!err && more && n_stale < 64) {
+			key = next;
+			more = !bpf_map_get_next_key(fd, &key, &next);
+			if (!addr_in_set(set, &key))
+				stale[n_stale++] = key;
+		}
+		for (i = 0; i < n_stale; i++)
+			bpf_map_delete_elem(fd, &stale[i]);
+	} while (!err && n_stale == 64);
+	free(set);
+	return err;
+}
+
+/* refresh_tx_ports - tx_ports := the interfaces that take XDP frames now. */
+static int refresh_tx_ports(struct state *st)
+{
+	int fd = st->map_fd[MAP_TX_PORTS];
+	struct if_nameindex *ifs, *it;
+	__u32 key, next, stale[XDPFWD_MAX_IFACES];
+	int n_stale = 0, i, err = 0;
+	bool more;
+
+	ifs = if_nameindex();
+	if (!ifs)
+		return -errno;
+	for (it = ifs; it->if_index; it++) {
+		struct bpf_devmap_val val = { .ifindex = it->if_index };
+
+		key = it->if_index;
+		if (!strcmp(it->if_name, "lo") || !xdp_egress_ok(key)) {
+			bpf_map_delete_elem(fd, &key);
+			continue;
+		}
+		if (bpf_map_update_elem(fd, &key, &val, BPF_ANY))
+			err = -errno;
+	}
+	more = !bpf_map_get_next_key(fd, NULL, &next);
+	while (more && n_stale < XDPFWD_MAX_IFACES) {
+		key = next;
+		more = !bpf_map_get_next_key(fd, &key, &next);
+		for (it = ifs; it->if_index && it->if_index != key; it++)
+			;
+		if (!it->if_index)
+			stale[n_stale++] = key;
+	}
+	for (i = 0; i < n_stale; i++)
+		bpf_map_delete_elem(fd, &stale[i]);
+	if_freenameindex(ifs);
+	return err;
+}
+
+/* sysctl_ipv4_conf - read (@set < 0) or write net.ipv4.conf.@dev.@key.
+ * Returns the value read, 0 after a write, or -errno. */
+static int sysctl_ipv4_conf(const char *dev, const char *key, int set)
+{
+	char path[128];
+	int val = -EIO;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/sys/net/ipv4/conf/%s/%s", dev, key);
+	f = fopen(path, set < 0 ? "r" : "w");
+	if (!f)
+		return -errno;
+	if (set >= 0)
+		val = fprintf(f, "%d\n", set) > 0 ? 0 : -EIO;
+	else if (fscanf(f, "%d", &val) != 1)
+		val = -EIO;
+	if (fclose(f) && set >= 0)
+		val = -errno;
+	return val;
+}
+
+/* enable_fib_via_lo - the datapath's route lookup needs forwarding on the
+ * device it names. Where kernel forwarding is off on a loaded interface it
+ * names lo instead, so lo gets forwarding on: nothing arrives on lo to be
+ * forwarded, so the kernel still forwards nothing. */
+static int enable_fib_via_lo(const __u32 *loaded, int n)
+{
+	char name[IF_NAMESIZE];
+	int i;
+
+	for (i = 0; i < n; i++)
+		if (if_indextoname(loaded[i], name) && sysctl_ipv4_conf(name, "forwarding", -1) == 0)
+			break;
+	if (i == n || sysctl_ipv4_conf("lo", "forwarding", -1) == 1)
+		return 0;
+	return sysctl_ipv4_conf("lo", "forwarding", 1);
+}
+
+int iface_refresh_maps(struct state *st)
+{
+	__u32 loaded[XDPFWD_MAX_IFACES];
+	int n = loaded_ifindexes(st, loaded, XDPFWD_MAX_IFACES);
+	int err;
+
+	err = refresh_local_addrs(st, loaded, n);
+	if (!err)
+		err = refresh_tx_ports(st);
+	if (!err)
+		err = enable_fib_via_lo(loaded, n);
+	if (err)
+		return errorf(EXIT_FAIL, "cannot update interface maps: %s", strerror(-err));
+	return EXIT_OK;
+}
+
+static struct bpf_tc_hook tc_hook(__u32 ifindex)
+{
+	return (struct bpf_tc_hook){ .sz = sizeof(struct bpf_tc_hook),
+				     .ifindex = ifindex, .attach_point = BPF_TC_EGRESS };
+}
+
+static int tc_attach(struct state *st, __u32 ifindex)
+{
+	struct bpf_tc_hook hook = tc_hook(ifindex);
+	LIBBPF_OPTS(bpf_tc_opts, opts, .handle = TC_HANDLE, .priority = TC_PRIO,
+		    .flags = BPF_TC_F_REPLACE);
+	int err;
+
+	opts.prog_fd = state_prog_fd(st, "prog_tc");
+	if (opts.prog_fd < 0)
+		return -errno;
+	err = bpf_tc_hook_create(&hook);
+	if (!err || err == -EEXIST)
+		err = bpf_tc_attach(&hook, &opts);
+	close(opts.prog_fd);
+	return err;
+}
+
+static bool tc_attached(__u32 ifindex)
+{
+	struct bpf_tc_hook hook = tc_hook(ifindex);
+	LIBBPF_OPTS(bpf_tc_opts, opts, .handle = TC_HANDLE, .priority = TC_PRIO);
+
+	return !bpf_tc_query(&hook, &opts);
+}
+
+static void tc_detach(__u32 ifindex)
+{
+	struct bpf_tc_hook hook = tc_hook(ifindex);
+	LIBBPF_OPTS(bpf_tc_opts, opts, .handle = TC_HANDLE, .priority = TC_PRIO);
+
+	bpf_tc_detach(&hook, &opts);
+}
+
+/* xdp_attach - attach the program for @mode to @ifindex through a pinned
+ * bpf_link. MODE_AUTO takes native and falls back to generic where the
+ * driver has no XDP. Returns 0 or -errno; *@used is the mode in effect. */
+static int xdp_attach(struct state *st, __u32 ifindex, const char *ifname,
+		      enum xdp_mode mode, enum xdp_mode *used)
+{
+	LIBBPF_OPTS(bpf_link_create_opts, opts);
+	char path[PATH_MAX];
+	int prog_fd, link_fd, err;
+
+	*used = mode == MODE_GENERIC ? MODE_GENERIC : MODE_NATIVE;
+	prog_fd = state_prog_fd(st, *used == MODE_GENERIC ? "prog_generic" : "prog_native");
+	if (prog_fd < 0)
+		return -errno;
+	opts.flags = *used == MODE_GENERIC ? XDP_FLAGS_SKB_MODE : XDP_FLAGS_DRV_MODE;
+	link_fd = bpf_link_create(prog_fd, ifindex, BPF_XDP, &opts);
+	close(prog_fd);
+	if (link_fd < 0 && mode == MODE_AUTO && (errno == EOPNOTSUPP || errno == EINVAL)) {
+		warnf("%s has no native XDP in its driver; using generic mode (slower)", ifname);
+		return xdp_attach(st, ifindex, ifname, MODE_GENERIC, used);
+	}
+	if (link_fd < 0)
+		return -errno;
+	link_pin_path(st, ifindex, path, sizeof(path));
+	err = bpf_obj_pin(link_fd, path) ? -errno : 0;
+	close(link_fd);
+	return err;
+}
+
+/* attached_mode - the mode our link on @ifindex runs in. */
+static enum xdp_mode attached_mode(__u32 ifindex)
+{
+	LIBBPF_OPTS(bpf_xdp_query_opts, q);
+
+	if (bpf_xdp_query(ifindex, 0, &q))
+		return MODE_NATIVE;
+	return q.attach_mode == XDP_ATTACHED_SKB ? MODE_GENERIC : MODE_NATIVE;
+}
+
+static __u32 attached_prog_id(__u32 ifindex)
+{
+	LIBBPF_OPTS(bpf_xdp_query_opts, q);
+
+	if (bpf_xdp_query(ifindex, 0, &q))
+		return 0;
+	return q.prog_id ? q.prog_id : (q.drv_prog_id ? q.drv_prog_id : q.skb_prog_id);
+}
+
+/* load_one - attach to one interface, or check an existing attachment.
+ * Returns EXIT_OK, or an exit code after printing the error. *@attached is
+ * set when this call attached something (for rollback). */
+static int load_one(struct state *st, const char *ifname, __u32 ifindex,
+		    enum xdp_mode mode, bool *attached)
+{
+	char path[PATH_MAX];
+	enum xdp_mode used;
+	__u32 other;
+	int err;
+
+	*attached = false;
+	link_pin_path(st, ifindex, path, sizeof(path));
+	if (!access(path, F_OK)) {
+		used = attached_mode(ifindex);
+		if (mode != MODE_AUTO && mode != used)
+			return errorf(EXIT_USAGE, "%s is loaded in %s mode; run 'xdpfwd unload %s' first to change the mode",
+				      ifname, mode_name(used), ifname);
+	} else {
+		other = attached_prog_id(ifindex);
+		if (other)
+			return errorf(EXIT_USAGE, "%s already has an XDP program (id %u) that is not xdpfwd's; detach it first ('ip link set dev %s xdp off')",
+				      ifname, other, ifname);
+		err = xdp_attach(st, ifindex, ifname, mode, &used);
+		if (err)
+			return errorf(EXIT_FAIL, "cannot attach XDP to %s in %s mode: %s", ifname,
+				      mode_name(mode == MODE_GENERIC ? MODE_GENERIC : MODE_NATIVE),
+				      strerror(-err));
+		*attached = true;
+	}
+	err = tc_attach(st, ifindex);
+	if (err)
+		return errorf(EXIT_FAIL, "cannot attach the TC egress program to %s: %s", ifname,
+			      strerror(-err));
+	return EXIT_OK;
+}
+
+static void unload_one(struct state *st, __u32 ifindex)
+{
+	char path[PATH_MAX];
+
+	tc_detach(ifindex);
+	link_pin_path(st, ifindex, path, sizeof(path));
+	unlink(path);
+}
+
+/* parse_ifaces - interface names to indexes; every name must exist. */
+static int parse_ifaces(int argc, char **argv, __u32 *ifindexes)
+{
+	int i;
+
+	for (i = 0; i < argc; i++) {
+		ifindexes[i] = if_nametoindex(argv[i]);
+		if (!ifindexes[i])
+			return errorf(EXIT_USAGE, "no interface '%s' in this network namespace (see 'ip link')",
+				      argv[i]);
+		if (!strcmp(argv[i], "lo"))
+			return errorf(EXIT_USAGE, "cannot load on the loopback interface");
+	}
+	return EXIT_OK;
+}
+
+static int forwarding_enabled(void)
+{
+	FILE *f = fopen("/proc/sys/net/ipv4/ip_forward", "r");
+	int on = -1;
+
+	if (f) {
+		if (fscanf(f, "%d", &on) != 1)
+			on = -1;
+		fclose(f);
+	}
+	return on;
+}
+
+/* advise_egress - tell the user about interfaces XDP cannot send to. */
+static void advise_egress(const __u32 *ifindexes, int n)
+{
+	char name[IF_NAMESIZE];
+	int i;
+
+	for (i = 0; i < n; i++) {
+		if (xdp_egress_ok(ifindexes[i]) || !if_indextoname(ifindexes[i], name))
+			continue;
+		warnf("%s cannot take XDP-redirected frames (a veth whose peer has neither GRO nor an XDP program); packets to it take the kernel path%s. For the fast path run 'ethtool -K PEER gro on' on its peer",
+		      name, forwarding_enabled() == 1 ? "" :
+		      ", which needs net.ipv4.ip_forward=1 (it is off: they will be dropped)");
+	}
+}
+
+static int usage_load(void)
+{
+	return errorf(EXIT_USAGE, "usage: xdpfwd load IFACE... [--mode native|generic]");
+}
+
+int do_load(int argc, char **argv)
+{
+	__u32 ifindexes[XDPFWD_MAX_IFACES];
+	bool attached[XDPFWD_MAX_IFACES] = {};
+	enum xdp_mode mode = MODE_AUTO;
+	int n = 0, i, err;
+	struct state st;
+	char **names;
+
+	names = calloc(argc + 1, sizeof(*names));
+	if (!names)
+		return errorf(EXIT_FAIL, "out of memory");
+	for (i = 0; i < argc; i++) {
+		if (!strcmp(argv[i], "--mode") && i + 1 < argc) {
+			i++;
+			if (!strcmp(argv[i], "native"))
+				mode = MODE_NATIVE;
+			else if (!strcmp(argv[i], "generic"))
+				mode = MODE_GENERIC;
+			else {
+				free(names);
+				return errorf(EXIT_USAGE, "unknown mode '%s': use native or generic", argv[i]);
+			}
+		} else if (argv[i][0] == '-' || n == XDPFWD_MAX_IFACES) {
+			free(names);
+			return usage_load();
+		} else {
+			names[n++] = argv[i];
+		}
+	}
+	if (!n) {
+		free(names);
+		return usage_load();
+	}
+	err = parse_ifaces(n, names, ifindexes);
+	if (!err)
+		err = state_open(&st, STATE_CREATE);
+	if (err) {
+		free(names);
+		return err;
+	}
+	for (i = 0; i < n && !err; i++)
+		err = load_one(&st, names[i], ifindexes[i], mode, &attached[i]);
+	if (err) {
+		for (i = 0; i < n; i++)
+			if (attached[i])
+				unload_one(&st, ifindexes[i]);
+	} else {
+		err = iface_refresh_maps(&st);
+		advise_egress(ifindexes, n);
+	}
+	state_close(&st, err);
+	free(names);
+	return err;
+}
+
+int do_unload(int argc, char **argv)
+{
+	__u32 ifindexes[XDPFWD_MAX_IFACES];
+	char path[PATH_MAX];
+	struct state st;
+	int i, n, err;
+
+	if (argc == 1 && !strcmp(argv[0], "--all")) {
+		err = state_open(&st, STATE_READ);
+		if (err || st.lock_fd < 0) {
+			state_close(&st, false);
+			return err;
+		}
+		if (flock(st.lock_fd, LOCK_EX)) {
+			state_close(&st, false);
+			return errorf(EXIT_FAIL, "cannot lock %s: %s", st.pin_dir, strerror(errno));
+		}
+		if (state_exists(&st))
+			rules_release_neighbours(&st);
+		n = loaded_ifindexes(&st, ifindexes, XDPFWD_MAX_IFACES);
+		for (i = 0; i < n; i++)
+			tc_detach(ifindexes[i]);
+		err = state_destroy(&st);
+		state_close(&st, false);
+		if (err)
+			return errorf(EXIT_FAIL, "cannot remove %s: %s", opt_pin_dir, strerror(-err));
+		return EXIT_OK;
+	}
+	if (!argc || argc > XDPFWD_MAX_IFACES)
+		return errorf(EXIT_USAGE, "usage: xdpfwd unload IFACE... | xdpfwd unload --all");
+	for (i = 0; i < argc; i++)
+		if (argv[i][0] == '-')
+			return errorf(EXIT_USAGE, "usage: xdpfwd unload IFACE... | xdpfwd unload --all");
+	err = parse_ifaces(argc, argv, ifindexes);
+	if (!err)
+		err = state_open(&st, STATE_CHANGE);
+	if (err)
+		return err;
+	for (i = 0; i < argc; i++) {
+		link_pin_path(&st, ifindexes[i], path, sizeof(path));
+		if (access(path, F_OK)) {
+			state_close(&st, false);
+			return errorf(EXIT_USAGE, "%s is not loaded by xdpfwd (see 'xdpfwd status')", argv[i]);
+		}
+	}
+	for (i = 0; i < argc; i++)
+		unload_one(&st, ifindexes[i]);
+	err = iface_refresh_maps(&st);
+	state_close(&st, err);
+	return err;
+}
+
+/* count_flows - connections in the table: one original-direction entry each. */
+static __u64 count_flows(int fd)
+{
+	struct xdpfwd_flow_key key, next;
+	struct xdpfwd_flow flow;
+	__u64 n = 0;
+	bool more;
+
+	more = !bpf_map_get_next_key(fd, NULL, &next);
+	while (more) {
+		key = next;
+		more = !bpf_map_get_next_key(fd, &key, &next);
+		if (!bpf_map_lookup_elem(fd, &key, &flow) && flow.dir == XDPFWD_DIR_ORIG)
+			n++;
+	}
+	return n;
+}
+
+static __u64 count_rules(int fd)
+{
+	struct xdpfwd_rule_key key, next;
+	__u64 n = 0;
+	bool more;
+
+	more = !bpf_map_get_next_key(fd, NULL, &next);
+	while (more) {
+		key = next;
+		more = !bpf_map_get_next_key(fd, &key, &next);
+		n++;
+	}
+	return n;
+}
+
+static void print_reasons(const struct state *st)
+{
+	static const char *const names[XDPFWD_R_MAX] = XDPFWD_REASON_NAMES;
+	int ncpus = libbpf_num_possible_cpus();
+	__u64 *vals = calloc(ncpus > 0 ? ncpus : 1, sizeof(*vals));
+	__u32 r;
+	int c;
+
+	out_open_object("reasons");
+	out_text("packets by outcome:\n");
+	for (r = 0; vals && r < XDPFWD_R_MAX; r++) {
+		__u64 sum = 0;
+
+		if (!bpf_map_lookup_elem(st->map_fd[MAP_REASONS], &r, vals))
+			for (c = 0; c < ncpus; c++)
+				sum += vals[c];
+		out_text("  %-18s", names[r]);
+		out_u64(names[r], "%llu\n", sum);
+	}
+	out_close_object();
+	free(vals);
+}
+
+static void print_iface(__u32 ifindex)
+{
+	char name[IF_NAMESIZE];
+	bool exists = if_indextoname(ifindex, name);
+
+	out_open_object(NULL);
+	out_string("ifname", "  %-16s", exists ? name : "(gone)");
+	out_u64("ifindex", " ifindex %-4llu", ifindex);
+	out_string("mode", " %-8s", exists ? mode_name(attached_mode(ifindex)) : "none");
+	out_u64("prog_id", " prog %-6llu", exists ? attached_prog_id(ifindex) : 0);
+	out_bool("tc_egress", " tc-egress %-4s", exists && tc_attached(ifindex));
+	out_bool("xdp_egress", " xdp-egress %s\n", exists && xdp_egress_ok(ifindex));
+	out_close_object();
+}
+
+int do_status(int argc, char **argv)
+{
+	__u32 ifindexes[XDPFWD_MAX_IFACES];
+	struct state st;
+	int i, n, err;
+
+	(void)argv;
+	if (argc)
+		return errorf(EXIT_USAGE, "usage: xdpfwd status");
+	err = state_open(&st, STATE_READ);
+	if (err)
+		return err;
+	out_open_object(NULL);
+	out_string("version", "xdpfwd %s", XDPFWD_VERSION);
+	out_string("pin_dir", ", state in %s\n", st.pin_dir);
+	out_bool("loaded", NULL, state_exists(&st));
+	if (!state_exists(&st)) {
+		out_text("not loaded: run 'xdpfwd load IFACE'\n");
+		out_open_array("interfaces");
+		out_close_array();
+		out_u64("rules", NULL, 0);
+		out_u64("flows", NULL, 0);
+		out_close_object();
+		state_close(&st, false);
+		return EXIT_OK;
+	}
+	n = loaded_ifindexes(&st, ifindexes, XDPFWD_MAX_IFACES);
+	out_text("interfaces:%s\n", n ? "" : " none (run 'xdpfwd load IFACE')");
+	out_open_array("interfaces");
+	for (i = 0; i < n; i++)
+		print_iface(ifindexes[i]);
+	out_close_array();
+	out_u64("rules", "rules: %llu", count_rules(st.map_fd[MAP_RULES]));
+	out_u64("flows", ", connections: %llu\n", count_flows(st.map_fd[MAP_FLOWS]));
+	print_reasons(&st);
+	out_close_object();
+	state_close(&st, false);
+	return EXIT_OK;
+}

@@ -1,0 +1,132 @@
+// SPDX-License-Identifier: GPL-2.0
+/* xdpfwd [OPTIONS] COMMAND [ARGS]: global options, then a command from the
+ * table, matched by prefix as ip(8) and bpftool do. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <bpf/libbpf.h>
+#include "xdpfwd_cli.h"
+#include "output.h"
+
+const char *opt_pin_dir = XDPFWD_PIN_ROOT;
+
+static int do_help(int argc, char **argv);
+
+struct cmd {
+	const char *name;
+	int (*fn)(int argc, char **argv);
+};
+
+static const struct cmd cmds[] = {
+	{ "load", do_load },
+	{ "unload", do_unload },
+	{ "status", do_status },
+	{ "add", do_add },
+	{ "del", do_del },
+	{ "list", do_list },
+	{ "stats", do_stats },
+	{ "help", do_help },
+};
+
+static int do_help(int argc, char **argv)
+{
+	(void)argc;
+	(void)argv;
+	printf("Usage: xdpfwd [-j|--json] [--pin-dir DIR] COMMAND [ARGS]\n"
+	       "\n"
+	       "Port forwarding (DNAT) in XDP: packets to an external port are rewritten to an\n"
+	       "internal address and port and forwarded; replies are translated back.\n"
+	       "\n"
+	       "Commands:\n"
+	       "  load IFACE... [--mode native|generic]\n"
+	       "        attach to the interfaces (idempotent); replies the kernel forwards out\n"
+	       "        of them are translated by a TC egress program\n"
+	       "  unload IFACE... | unload --all\n"
+	       "        detach; --all also removes every rule, connection and pin\n"
+	       "  status                          interfaces, modes, rule and connection counts\n"
+	       "  add PROTO [EXT_ADDR:]EXT_PORT INT_ADDR:INT_PORT [--name NAME]\n"
+	       "        PROTO is tcp or udp; without EXT_ADDR the rule serves this host's own\n"
+	       "        addresses on the interface a packet arrives on\n"
+	       "  del PROTO [EXT_ADDR:]EXT_PORT | del --name NAME\n"
+	       "  list                            the rules\n"
+	       "  stats                           per-rule packets and bytes, both directions\n"
+	       "  help                            this text\n"
+	       "\n"
+	       "Options:\n"
+	       "  -j, --json       JSON output on every command (errors as {\"error\": ...})\n"
+	       "  --pin-dir DIR    bpffs folder holding the state (default %s,\n"
+	       "                   or $XDPFWD_PIN_DIR)\n"
+	       "  -V, --version    print the version\n"
+	       "\n"
+	       "Exit status: 0 success; 1 runtime failure (the system refused); 2 bad usage or\n"
+	       "a request that does not fit the state (unknown interface, duplicate or missing\n"
+	       "rule). A command that fails changes nothing.\n",
+	       XDPFWD_PIN_ROOT);
+	return EXIT_OK;
+}
+
+/* find_cmd - the command @name is a prefix of, if exactly one. */
+static const struct cmd *find_cmd(const char *name, int *err)
+{
+	const struct cmd *found = NULL;
+	size_t i;
+
+	for (i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
+		if (!strcmp(cmds[i].name, name))
+			return &cmds[i];
+		if (!strncmp(cmds[i].name, name, strlen(name))) {
+			if (found) {
+				*err = errorf(EXIT_USAGE, "ambiguous command '%s': %s or %s?", name,
+					      found->name, cmds[i].name);
+				return NULL;
+			}
+			found = &cmds[i];
+		}
+	}
+	if (!found)
+		*err = errorf(EXIT_USAGE, "unknown command '%s'; see 'xdpfwd help'", name);
+	return found;
+}
+
+static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	if (level == LIBBPF_DEBUG)
+		return 0;
+	return vfprintf(stderr, fmt, ap);
+}
+
+int main(int argc, char **argv)
+{
+	const struct cmd *cmd;
+	bool json = false;
+	int i, err = EXIT_OK;
+
+	if (getenv("XDPFWD_PIN_DIR"))
+		opt_pin_dir = getenv("XDPFWD_PIN_DIR");
+	for (i = 1; i < argc && argv[i][0] == '-'; i++) {
+		if (!strcmp(argv[i], "-j") || !strcmp(argv[i], "--json")) {
+			json = true;
+		} else if (!strcmp(argv[i], "--pin-dir") && i + 1 < argc) {
+			opt_pin_dir = argv[++i];
+		} else if (!strcmp(argv[i], "-V") || !strcmp(argv[i], "--version")) {
+			printf("xdpfwd %s\n", XDPFWD_VERSION);
+			return EXIT_OK;
+		} else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+			return do_help(0, NULL);
+		} else {
+			out_init(json);
+			return errorf(EXIT_USAGE, "unknown option '%s'; see 'xdpfwd help'", argv[i]);
+		}
+	}
+	out_init(json);
+	libbpf_set_print(libbpf_print);
+	if (i == argc) {
+		do_help(0, NULL);
+		return EXIT_USAGE;
+	}
+	cmd = find_cmd(argv[i], &err);
+	if (cmd)
+		err = cmd->fn(argc - i - 1, argv + i + 1);
+	out_finish();
+	return err;
+}
