@@ -4,7 +4,8 @@ CLANG     ?= clang
 CC        ?= gcc
 BPFTOOL   ?= bpftool
 MULTIARCH := $(shell $(CC) -print-multiarch 2>/dev/null)
-PREFIX    ?= /usr/local
+# Root here; a user with sudo elsewhere: the targets that need root ask for it.
+SUDO      := $(if $(filter 0,$(shell id -u)),,sudo)
 
 WARN      := -Wall -Wextra -Werror
 BPF_CFLAGS := -O2 -g -target bpf $(WARN) -Iinclude -I/usr/include/$(MULTIARCH)
@@ -19,7 +20,7 @@ USER_OBJ  := $(patsubst user/%.c,$(BUILD)/%.o,$(USER_SRC))
 USER_HDRS := $(wildcard user/*.h) include/xdpfwd.h
 
 DEB_PACKAGES := clang llvm libbpf-dev libelf-dev zlib1g-dev libmnl-dev bpftool \
-	iproute2 ethtool nftables curl python3 python3-scapy gcc make pkg-config
+	iproute2 ethtool nftables curl tcpdump python3 python3-scapy gcc make pkg-config
 
 .PHONY: all deps test clean demo
 all: $(BUILD)/xdpfwd
@@ -39,18 +40,18 @@ $(BUILD)/%.o: user/%.c $(USER_HDRS) $(BUILD)/xdpfwd.skel.h
 $(BUILD)/xdpfwd: $(USER_OBJ)
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
-# Debian packages for building, running and testing (needs root or sudo).
+# Debian packages for building, running and testing.
 deps:
-	$(if $(filter 0,$(shell id -u)),,sudo) apt-get update -qq
-	$(if $(filter 0,$(shell id -u)),,sudo) env DEBIAN_FRONTEND=noninteractive \
-		apt-get install -y -qq $(DEB_PACKAGES)
+	$(SUDO) apt-get update -qq
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(DEB_PACKAGES)
 
-# Every test; as root. Ends with an "N passed, N failed" line.
+# Every test, as root. Ends with an "N passed, N failed" line.
 test: all
-	tests/run.sh
+	$(SUDO) tests/run.sh
 
+# A namespace topology with a client, this router and a server: one forward, shown.
 demo: all
-	tools/demo.sh
+	$(SUDO) tools/demo.sh
 
 clean:
 	rm -rf $(BUILD)

@@ -11,6 +11,7 @@
 #include <unistd.h>
 #include <sys/file.h>
 #include <linux/if_link.h>
+#include <linux/pkt_sched.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include "xdpfwd_cli.h"
@@ -196,21 +197,23 @@ static int sysctl_ipv4_conf(const char *dev, const char *key, int set)
 	return val;
 }
 
-/* enable_fib_via_lo - the datapath's route lookup needs forwarding on the
+/* refresh_fib_via_lo - the datapath's route lookup needs forwarding on the
  * device it names. Where kernel forwarding is off on a loaded interface it
  * names lo instead, so lo gets forwarding on: nothing arrives on lo to be
- * forwarded, so the kernel still forwards nothing. */
-static int enable_fib_via_lo(const __u32 *loaded, int n)
+ * forwarded, so the kernel still forwards nothing. Once no loaded interface
+ * needs that, lo goes back to the "all" setting, as the kernel would set it. */
+static int refresh_fib_via_lo(const __u32 *loaded, int n)
 {
 	char name[IF_NAMESIZE];
-	int i;
+	int i, want;
 
 	for (i = 0; i < n; i++)
 		if (if_indextoname(loaded[i], name) && sysctl_ipv4_conf(name, "forwarding", -1) == 0)
 			break;
-	if (i == n || sysctl_ipv4_conf("lo", "forwarding", -1) == 1)
+	want = i < n ? 1 : sysctl_ipv4_conf("all", "forwarding", -1);
+	if (want < 0 || sysctl_ipv4_conf("lo", "forwarding", -1) == want)
 		return 0;
-	return sysctl_ipv4_conf("lo", "forwarding", 1);
+	return sysctl_ipv4_conf("lo", "forwarding", want);
 }
 
 int iface_refresh_maps(struct state *st)
@@ -223,7 +226,7 @@ int iface_refresh_maps(struct state *st)
 	if (!err)
 		err = refresh_tx_ports(st);
 	if (!err)
-		err = enable_fib_via_lo(loaded, n);
+		err = refresh_fib_via_lo(loaded, n);
 	if (err)
 		return errorf(EXIT_FAIL, "cannot update interface maps: %s", strerror(-err));
 	return EXIT_OK;
@@ -260,12 +263,19 @@ static bool tc_attached(__u32 ifindex)
 	return !bpf_tc_query(&hook, &opts);
 }
 
+/* tc_detach - remove our filter, and the clsact qdisc once nothing else
+ * hangs off it, so an unload leaves the interface as it found it. */
 static void tc_detach(__u32 ifindex)
 {
 	struct bpf_tc_hook hook = tc_hook(ifindex);
 	LIBBPF_OPTS(bpf_tc_opts, opts, .handle = TC_HANDLE, .priority = TC_PRIO);
 
 	bpf_tc_detach(&hook, &opts);
+	if (nl_tc_filter_count(ifindex, TC_H_MAKE(TC_H_CLSACT, TC_H_MIN_INGRESS)) == 0 &&
+	    nl_tc_filter_count(ifindex, TC_H_MAKE(TC_H_CLSACT, TC_H_MIN_EGRESS)) == 0) {
+		hook.attach_point = BPF_TC_INGRESS | BPF_TC_EGRESS;
+		bpf_tc_hook_destroy(&hook);
+	}
 }
 
 /* xdp_attach - attach the program for @mode to @ifindex through a pinned
@@ -491,6 +501,7 @@ int do_unload(int argc, char **argv)
 			tc_detach(ifindexes[i]);
 		err = state_destroy(&st);
 		state_close(&st, false);
+		refresh_fib_via_lo(NULL, 0);
 		if (err)
 			return errorf(EXIT_FAIL, "cannot remove %s: %s", opt_pin_dir, strerror(-err));
 		return EXIT_OK;

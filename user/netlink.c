@@ -10,6 +10,7 @@
 #include <linux/if_addr.h>
 #include <linux/neighbour.h>
 #include <linux/rtnetlink.h>
+#include <linux/pkt_sched.h>
 #include "netlink.h"
 
 /* From the kernel's netdev family (include/uapi/linux/netdev.h, 6.3+), which
@@ -258,4 +259,28 @@ int nl_xdp_features(__u32 ifindex, __u64 *features)
 	mnl_attr_put_u32(nlh, NETDEV_A_DEV_IFINDEX, ifindex);
 	*features = 0;
 	return nl_talk(NETLINK_GENERIC, nlh, features_cb, features);
+}
+
+static int filter_cb(const struct nlmsghdr *nlh, void *data)
+{
+	(void)nlh;
+	(*(int *)data)++;
+	return MNL_CB_OK;
+}
+
+int nl_tc_filter_count(__u32 ifindex, __u32 parent)
+{
+	char buf[MNL_SOCKET_BUFFER_SIZE];
+	struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
+	struct tcmsg *tcm;
+	int count = 0, err;
+
+	nlh->nlmsg_type = RTM_GETTFILTER;
+	nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+	tcm = mnl_nlmsg_put_extra_header(nlh, sizeof(*tcm));
+	tcm->tcm_family = AF_UNSPEC;
+	tcm->tcm_ifindex = ifindex;
+	tcm->tcm_parent = parent;
+	err = nl_talk(NETLINK_ROUTE, nlh, filter_cb, &count);
+	return err ? err : count;
 }

@@ -29,6 +29,10 @@ int nl_neigh_unmanage(__u32 ifindex, __u32 addr);
  * kernels without the netdev family (before 6.3). */
 int nl_xdp_features(__u32 ifindex, __u64 *features);
 
+/* nl_tc_filter_count - how many TC filters hang off @parent (a clsact
+ * ingress or egress handle) of @ifindex. Returns the count or -errno. */
+int nl_tc_filter_count(__u32 ifindex, __u32 parent);
+
 #define XDP_ACT_NDO_XMIT 4	/* NETDEV_XDP_ACT_NDO_XMIT: can take redirected frames */
 
 #endif /* XDPFWD_NETLINK_H */

@@ -10,6 +10,7 @@ static bool json_mode;
 static int depth;
 static bool first[MAX_DEPTH];	/* no member printed yet at this level */
 static bool errored;
+static bool printed;	/* JSON output started: end it with a newline */
 
 void out_init(bool json)
 {
@@ -42,6 +43,7 @@ static void json_escaped(const char *s)
 /* json_key - separator and, inside an object, the key of the next member. */
 static void json_key(const char *key)
 {
+	printed = true;
 	if (!first[depth])
 		putchar(',');
 	first[depth] = false;
@@ -77,7 +79,7 @@ void out_close_array(void) { close_container(']'); }
 
 void out_finish(void)
 {
-	if (json_mode && !errored)
+	if (printed && !errored)
 		putchar('\n');
 	fflush(stdout);
 }
