@@ -12,7 +12,9 @@
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
+#include <linux/capability.h>
 #include <linux/magic.h>
+#include <sys/syscall.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include "xdpfwd_cli.h"
@@ -44,6 +46,21 @@ bool state_exists(const struct state *st)
 static const char *permission_hint(int err)
 {
 	return err == EPERM || err == EACCES ? " (xdpfwd needs root: run it with sudo)" : "";
+}
+
+/* may_change - whether this process may load programs and attach them:
+ * CAP_SYS_ADMIN, or CAP_BPF with CAP_NET_ADMIN. */
+static bool may_change(void)
+{
+	struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3 };
+	struct __user_cap_data_struct data[2] = {};
+	__u64 eff;
+
+	if (syscall(SYS_capget, &hdr, data))
+		return geteuid() == 0;
+	eff = data[0].effective | (__u64)data[1].effective << 32;
+	return (eff & (1ULL << CAP_SYS_ADMIN)) ||
+	       ((eff & (1ULL << CAP_BPF)) && (eff & (1ULL << CAP_NET_ADMIN)));
 }
 
 /* ensure_bpffs - make sure the pin folder's parent is a mounted bpffs,
@@ -141,6 +158,8 @@ int state_open(struct state *st, enum state_open how)
 	for (i = 0; i < MAP_COUNT; i++)
 		st->map_fd[i] = -1;
 
+	if (how != STATE_READ && !may_change())
+		return errorf(EXIT_FAIL, "changing the forward needs root (CAP_BPF and CAP_NET_ADMIN): run it with sudo");
 	err = ensure_bpffs(st->pin_dir);
 	if (err)
 		return err;
