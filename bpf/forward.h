@@ -42,35 +42,34 @@ static __always_inline bool egress_ok(__u32 ifindex, __u32 ingress)
 	return bpf_redirect_map(&tx_ports, ifindex, XDP_PASS) == XDP_REDIRECT;
 }
 
-/* forward - send the translated packet @p on its way.
- * @finish_csum: the frame leaves without its skb, so a partial L4 checksum
- * must be completed here (native mode). Returns the XDP verdict; *reason is
- * set to why. */
-static __always_inline int forward(struct xdp_md *ctx, struct packet *p,
-				   void *end, enum csum_form form,
-				   bool finish_csum, int *reason)
+/* route - where the packet goes once it has the tuple of @flow: FIB lookup,
+ * TTL and egress checks; arms the redirect. Fills @fib with the next hop.
+ * Returns the XDP verdict; *reason says why. */
+static __always_inline int route(struct xdp_md *ctx, const struct packet *p,
+				 const struct xdpfwd_flow *flow,
+				 struct bpf_fib_lookup *fib, int *reason)
 {
-	struct bpf_fib_lookup fib = {
+	int rc;
+
+	*fib = (struct bpf_fib_lookup){
 		.family = AF_INET,
 		.tos = p->ip->tos,
 		.l4_protocol = p->ip->protocol,
-		.sport = p->ports[0],
-		.dport = p->ports[1],
+		.sport = flow->sport,
+		.dport = flow->dport,
 		.tot_len = bpf_ntohs(p->ip->tot_len),
-		.ipv4_src = p->ip->saddr,
-		.ipv4_dst = p->ip->daddr,
+		.ipv4_src = flow->saddr,
+		.ipv4_dst = flow->daddr,
 		.ifindex = ctx->ingress_ifindex,
 	};
-	int rc;
-
-	rc = bpf_fib_lookup(ctx, &fib, sizeof(fib), 0);
+	rc = bpf_fib_lookup(ctx, fib, sizeof(*fib), 0);
 	if (rc == BPF_FIB_LKUP_RET_FWD_DISABLED) {
 		/* Kernel forwarding is off on the ingress, yet we forward:
 		 * route as from loopback, whose forwarding the control plane
 		 * turns on (the kernel forwards nothing that arrives on lo).
 		 * The failed try costs only the device check. */
-		fib.ifindex = LOOPBACK_IFINDEX;
-		rc = bpf_fib_lookup(ctx, &fib, sizeof(fib), 0);
+		fib->ifindex = LOOPBACK_IFINDEX;
+		rc = bpf_fib_lookup(ctx, fib, sizeof(*fib), 0);
 	}
 	if (rc != BPF_FIB_LKUP_RET_SUCCESS) {
 		*reason = fib_reason(rc);
@@ -80,22 +79,30 @@ static __always_inline int forward(struct xdp_md *ctx, struct packet *p,
 		*reason = XDPFWD_R_DROP_TTL;
 		return XDP_DROP;
 	}
-	if (!egress_ok(fib.ifindex, ctx->ingress_ifindex)) {
+	if (!egress_ok(fib->ifindex, ctx->ingress_ifindex)) {
 		*reason = XDPFWD_R_PASS_SLOW_EGRESS;
 		return XDP_PASS;
 	}
-
-	ttl_decrement(p->ip);
-	__builtin_memcpy(p->eth->h_dest, fib.dmac, ETH_ALEN);
-	__builtin_memcpy(p->eth->h_source, fib.smac, ETH_ALEN);
-	if (finish_csum && form == CSUM_PARTIAL)
-		csum_finish(p, end);
-	if (fib.ifindex == ctx->ingress_ifindex) {
+	if (fib->ifindex == ctx->ingress_ifindex) {
 		*reason = XDPFWD_R_FWD_TX;
 		return XDP_TX;
 	}
 	*reason = XDPFWD_R_FWD_REDIRECT;
 	return XDP_REDIRECT;
+}
+
+/* emit - what a router does to a translated packet it sends: TTL, Ethernet
+ * addresses of the next hop, and, when the frame leaves without its skb
+ * (@finish_csum, native mode), a partial L4 checksum completed. */
+static __always_inline void emit(struct packet *p, void *end,
+				 const struct bpf_fib_lookup *fib,
+				 enum csum_form form, bool finish_csum)
+{
+	ttl_decrement(p->ip);
+	__builtin_memcpy(p->eth->h_dest, fib->dmac, ETH_ALEN);
+	__builtin_memcpy(p->eth->h_source, fib->smac, ETH_ALEN);
+	if (finish_csum && form == CSUM_PARTIAL)
+		csum_finish(p, end);
 }
 
 #endif /* XDPFWD_FORWARD_H */

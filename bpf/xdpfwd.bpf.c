@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
-/* xdpfwd datapath: parse -> match (connection, else rule) -> translate ->
- * forward, with one exit that records why each packet ended as it did.
+/* xdpfwd datapath: parse -> match (connection, else rule) -> route ->
+ * translate -> emit, with one exit that records why each packet ended as it
+ * did. Routing comes before translating so that a packet left to the kernel
+ * can be handed over in the form the kernel can use.
  *
  * Two XDP entry points share the code: in native mode a redirected frame
  * leaves its skb behind, so a partial checksum must be finished here; in
@@ -31,10 +33,11 @@ static __always_inline int xdpfwd(struct xdp_md *ctx, bool native)
 {
 	void *data = (void *)(long)ctx->data;
 	void *end = (void *)(long)ctx->data_end;
+	enum csum_form form = CSUM_NONE;
 	struct xdpfwd_flow *flow = NULL;
+	struct bpf_fib_lookup fib;
 	struct packet p = {};
 	int verdict = XDP_PASS;
-	enum csum_form form;
 	int reason;
 
 	reason = parse_packet(data, end, end - data, &p);
@@ -46,10 +49,20 @@ static __always_inline int xdpfwd(struct xdp_md *ctx, bool native)
 			verdict = XDP_DROP;
 		goto out;
 	}
+	verdict = route(ctx, &p, flow, &fib, &reason);
+	if (verdict == XDP_DROP)
+		goto out;
+	/* What the kernel finishes must reach it translated when it goes to
+	 * the backend (else it would be delivered to a local socket), but as
+	 * sent when it is a reply: its new source is this host's own address,
+	 * which the kernel drops as martian on arrival. TC egress translates
+	 * (and counts) such a reply on its way out. */
+	if (verdict == XDP_PASS && flow->dir == XDPFWD_DIR_REPLY)
+		goto out;
 	form = nat_rewrite(&p, end, flow);
-	verdict = forward(ctx, &p, end, form, native, &reason);
-	if (verdict != XDP_DROP)
-		ct_count(flow, 1, bpf_ntohs(p.ip->tot_len));
+	if (verdict != XDP_PASS)
+		emit(&p, end, &fib, form, native);
+	ct_count(flow, 1, bpf_ntohs(p.ip->tot_len));
 out:
 	count_reason(reason);
 	return verdict;

@@ -112,7 +112,7 @@ topo_destroy() {
 		xdpfwd unload --all >/dev/null 2>&1
 	fi
 	for ns in "$NS_C" "$NS_R" "$NS_S"; do
-		[ -n "$ns" ] && [ -e "/run/netns/$ns" ] || continue
+		if [ -z "$ns" ] || [ ! -e "/run/netns/$ns" ]; then continue; fi
 		# Anything still running in our namespaces is ours.
 		for pid in $(ip netns pids "$ns" 2>/dev/null); do
 			kill -9 "$pid" 2>/dev/null
@@ -198,10 +198,10 @@ make_blob() {
 	BLOB_SHA=$(sha256sum < "$WORK_DIR/www/blob.bin" | cut -d' ' -f1)
 }
 
-# start_http: the real HTTP server on SERVER_ADDR:80.
+# start_http: a real HTTP server (python's http.server) on SERVER_ADDR:80.
 start_http() {
 	make_blob || return 1
-	bg "$NS_S" "$PY" -m http.server 80 --bind "$SERVER_ADDR" --directory "$WORK_DIR/www" \
+	bg "$NS_S" "$PY" "$TESTS_DIR/e2e/peer.py" http "$SERVER_ADDR" 80 "$WORK_DIR/www" \
 		>"$WORK_DIR/http.log" 2>&1
 	wait_until 10 nsx "$NS_S" curl -sf --max-time 1 -o /dev/null "http://$SERVER_ADDR:80/index.html"
 }

@@ -35,7 +35,7 @@ cat > "$WORK_DIR/www/index.html" <<EOF
 <html><body><h1>Hello from the server, 198.51.100.2</h1>
 <p>This page went through xdpfwd on the router, forwarding off.</p></body></html>
 EOF
-bg "$NS_S" "$PY" -m http.server 80 --bind "$SERVER_ADDR" --directory "$WORK_DIR/www" \
+bg "$NS_S" "$PY" "$TESTS_DIR/e2e/peer.py" http "$SERVER_ADDR" 80 "$WORK_DIR/www" \
 	>"$WORK_DIR/http.log" 2>&1
 wait_until 10 nsx "$NS_S" curl -sf --max-time 1 -o /dev/null "http://$SERVER_ADDR/" ||
 	die "the web server did not start"

@@ -248,7 +248,11 @@ static int tc_attach(struct state *st, __u32 ifindex)
 	opts.prog_fd = state_prog_fd(st, "prog_tc");
 	if (opts.prog_fd < 0)
 		return -errno;
-	err = bpf_tc_hook_create(&hook);
+	/* Create clsact only where it is missing: libbpf reports the kernel's
+	 * refusal to create it twice as an error of its own. */
+	err = 0;
+	if (nl_has_clsact(ifindex) != 1)
+		err = bpf_tc_hook_create(&hook);
 	if (!err || err == -EEXIST)
 		err = bpf_tc_attach(&hook, &opts);
 	close(opts.prog_fd);
@@ -270,6 +274,8 @@ static void tc_detach(__u32 ifindex)
 	struct bpf_tc_hook hook = tc_hook(ifindex);
 	LIBBPF_OPTS(bpf_tc_opts, opts, .handle = TC_HANDLE, .priority = TC_PRIO);
 
+	if (nl_has_clsact(ifindex) != 1)
+		return;
 	bpf_tc_detach(&hook, &opts);
 	if (nl_tc_filter_count(ifindex, TC_H_MAKE(TC_H_CLSACT, TC_H_MIN_INGRESS)) == 0 &&
 	    nl_tc_filter_count(ifindex, TC_H_MAKE(TC_H_CLSACT, TC_H_MIN_EGRESS)) == 0) {

@@ -284,3 +284,40 @@ int nl_tc_filter_count(__u32 ifindex, __u32 parent)
 	err = nl_talk(NETLINK_ROUTE, nlh, filter_cb, &count);
 	return err ? err : count;
 }
+
+struct qdisc_query {
+	__u32 ifindex;
+	bool found;
+};
+
+static int qdisc_cb(const struct nlmsghdr *nlh, void *data)
+{
+	struct tcmsg *tcm = mnl_nlmsg_get_payload(nlh);
+	struct qdisc_query *q = data;
+	struct nlattr *attr;
+
+	if ((__u32)tcm->tcm_ifindex != q->ifindex)
+		return MNL_CB_OK;
+	mnl_attr_for_each(attr, nlh, sizeof(*tcm))
+		if (mnl_attr_get_type(attr) == TCA_KIND &&
+		    !strcmp(mnl_attr_get_str(attr), "clsact"))
+			q->found = true;
+	return MNL_CB_OK;
+}
+
+int nl_has_clsact(__u32 ifindex)
+{
+	char buf[MNL_SOCKET_BUFFER_SIZE];
+	struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
+	struct qdisc_query q = { .ifindex = ifindex };
+	struct tcmsg *tcm;
+	int err;
+
+	nlh->nlmsg_type = RTM_GETQDISC;
+	nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+	tcm = mnl_nlmsg_put_extra_header(nlh, sizeof(*tcm));
+	tcm->tcm_family = AF_UNSPEC;
+	tcm->tcm_ifindex = ifindex;
+	err = nl_talk(NETLINK_ROUTE, nlh, qdisc_cb, &q);
+	return err ? err : q.found;
+}

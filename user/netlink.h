@@ -33,6 +33,9 @@ int nl_xdp_features(__u32 ifindex, __u64 *features);
  * ingress or egress handle) of @ifindex. Returns the count or -errno. */
 int nl_tc_filter_count(__u32 ifindex, __u32 parent);
 
+/* nl_has_clsact - whether @ifindex has a clsact qdisc. Returns 1, 0 or -errno. */
+int nl_has_clsact(__u32 ifindex);
+
 #define XDP_ACT_NDO_XMIT 4	/* NETDEV_XDP_ACT_NDO_XMIT: can take redirected frames */
 
 #endif /* XDPFWD_NETLINK_H */

@@ -8,6 +8,8 @@
     peer.py listen-tcp ADDR PORT FILE   append "<peer-addr> <data>" per connection
     peer.py send-udp ADDR PORT MSG      one datagram
     peer.py send-tcp ADDR PORT MSG      one connection carrying MSG
+    peer.py http ADDR PORT DIR          python's http.server serving DIR, without
+                                        its reverse DNS lookup of ADDR at start
 """
 import socket
 import sys
@@ -84,6 +86,24 @@ def send_tcp(addr, port, msg):
     return 0
 
 
+def http(addr, port, directory):
+    import functools
+    import http.server
+    import socketserver
+
+    class Server(http.server.ThreadingHTTPServer):
+        def server_bind(self):
+            # HTTPServer.server_bind() resolves the name of ADDR, which in a
+            # namespace without a resolver stalls the start for seconds.
+            socketserver.TCPServer.server_bind(self)
+            self.server_name, self.server_port = addr, port
+
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler,
+                                directory=directory)
+    with Server((addr, port), handler) as httpd:
+        httpd.serve_forever()
+
+
 def main(argv):
     if len(argv) < 3:
         print(__doc__, file=sys.stderr)
@@ -100,6 +120,8 @@ def main(argv):
         listen_tcp(addr, port, rest[0])
     elif cmd == "send-udp":
         return send_udp(addr, port, rest[0])
+    elif cmd == "http":
+        http(addr, port, rest[0])
     elif cmd == "send-tcp":
         return send_tcp(addr, port, rest[0])
     else:
