@@ -1,11 +1,126 @@
 /* SPDX-License-Identifier: GPL-2.0 */
-/* Connection table: one entry a direction, each holding the tuple a packet of
- * that direction becomes. Rules are consulted only for the first packet. */
+/* Connection tracking: one entry a direction, each holding the tuple a packet
+ * of that direction becomes; the original-direction entry also holds the
+ * connection's state, timestamps and counters. Rules are consulted only for
+ * a connection's first packet.
+ *
+ * Connections live in flows_new until the backend has answered (TCP: the
+ * handshake is done), then in flows, so a flood of unanswered packets can
+ * evict only its own kind. Entries are never swept: an expired or dead one is
+ * ignored, and deleted when met; the LRU reuses the rest.
+ */
 #ifndef XDPFWD_CONNTRACK_H
 #define XDPFWD_CONNTRACK_H
 
 #include "maps.h"
 #include "parse.h"
+
+#define NSEC_PER_SEC 1000000000ULL
+
+/* A packet's connection, as ct_lookup() found or made it. */
+struct ct {
+	struct xdpfwd_flow *flow;	/* this packet's direction: its new tuple */
+	struct xdpfwd_flow *conn;	/* the original direction: state, counters */
+	struct xdpfwd_flow_key orig_key;
+	__u64 now;
+};
+
+static const __u32 ct_default_timeout[XDPFWD_CT_STATE_MAX] = XDPFWD_CT_DEFAULT_TIMEOUTS;
+
+/* flow_key_reverse - the key of the packets that answer @f's packets. */
+static __always_inline void flow_key_reverse(struct xdpfwd_flow_key *k,
+					     const struct xdpfwd_flow *f, __u8 proto)
+{
+	*k = (struct xdpfwd_flow_key){
+		.saddr = f->daddr,
+		.daddr = f->saddr,
+		.sport = f->dport,
+		.dport = f->sport,
+		.proto = proto,
+	};
+}
+
+/* ct_timeout_ns - how long a connection in @state may stay idle. */
+static __always_inline __u64 ct_timeout_ns(__u8 state)
+{
+	struct xdpfwd_config *cfg;
+	__u32 zero = 0, t = 0;
+
+	if (state >= XDPFWD_CT_STATE_MAX)
+		return 0;
+	cfg = bpf_map_lookup_elem(&config, &zero);
+	if (cfg)
+		t = cfg->timeout[state];
+	if (!t)
+		t = ct_default_timeout[state];
+	return t * NSEC_PER_SEC;
+}
+
+/* ct_valid - whether @conn may still translate: its rule has not been
+ * deleted since, and it has not been idle longer than its state allows. */
+static __always_inline bool ct_valid(const struct xdpfwd_flow *conn, __u64 now)
+{
+	__u32 id = conn->rule_id;
+	__u32 *gen = bpf_map_lookup_elem(&rule_gens, &id);
+
+	if (!gen || *gen != conn->rule_gen)
+		return false;
+	return now < conn->seen_ns || now - conn->seen_ns <= ct_timeout_ns(conn->state);
+}
+
+/* ct_table - the table a connection with @flags lives in. */
+static __always_inline void *ct_table(__u8 flags)
+{
+	return flags & XDPFWD_CT_F_ASSURED ? (void *)&flows : (void *)&flows_new;
+}
+
+/* ct_forget - delete both entries of the connection @conn, keyed @orig_key. */
+static __always_inline void ct_forget(const struct xdpfwd_flow_key *orig_key,
+				      const struct xdpfwd_flow *conn)
+{
+	struct xdpfwd_flow_key reply_key;
+	void *table = ct_table(conn->flags);
+
+	flow_key_reverse(&reply_key, conn, orig_key->proto);
+	bpf_map_delete_elem(table, &reply_key);
+	bpf_map_delete_elem(table, orig_key);
+}
+
+/* ct_find - the valid connection @key belongs to, in either table. Fills
+ * @ct and returns true; a dead or expired connection is deleted. */
+static __always_inline bool ct_find(const struct xdpfwd_flow_key *key, struct ct *ct)
+{
+	struct xdpfwd_flow *flow, *conn;
+	void *table = &flows;
+
+	flow = bpf_map_lookup_elem(&flows, key);
+	if (!flow) {
+		table = &flows_new;
+		flow = bpf_map_lookup_elem(&flows_new, key);
+	}
+	if (!flow)
+		return false;
+	if (flow->dir == XDPFWD_DIR_ORIG) {
+		ct->orig_key = *key;
+		conn = flow;
+	} else {
+		/* Mid-move (ct_promote()) the two entries may sit in
+		 * different tables for a moment. */
+		flow_key_reverse(&ct->orig_key, flow, key->proto);
+		conn = bpf_map_lookup_elem(table, &ct->orig_key);
+		if (!conn)
+			conn = bpf_map_lookup_elem(&flows_new, &ct->orig_key);
+		if (!conn)
+			return false;
+	}
+	if (!ct_valid(conn, ct->now)) {
+		ct_forget(&ct->orig_key, conn);
+		return false;
+	}
+	ct->flow = flow;
+	ct->conn = conn;
+	return true;
+}
 
 /* rule_match - the rule for a first packet arriving on @ifindex.
  * Returns the rule, or NULL when none applies. */
@@ -32,11 +147,26 @@ rule_match(const struct xdpfwd_flow_key *key, __u32 ifindex)
 	return rule;
 }
 
-/* ct_create - enter both directions of a new connection through @rule.
- * Returns the original-direction entry, or NULL when the table refused it. */
-static __always_inline struct xdpfwd_flow *
-ct_create(const struct xdpfwd_flow_key *key, const struct xdpfwd_rule *rule)
+/* ct_first_state - the state a connection opened by @p starts in, or
+ * XDPFWD_CT_NONE when @p cannot open one (a TCP reset). A TCP packet other
+ * than a SYN opens it mid-stream, as netfilter's loose pickup does. */
+static __always_inline __u8 ct_first_state(const struct packet *p)
 {
+	if (p->key.proto == IPPROTO_UDP)
+		return XDPFWD_CT_UDP_UNREPLIED;
+	if (p->tcp_flags & TCP_RST)
+		return XDPFWD_CT_NONE;
+	if ((p->tcp_flags & (TCP_SYN | TCP_ACK)) == TCP_SYN)
+		return XDPFWD_CT_SYN_SENT;
+	return XDPFWD_CT_ESTABLISHED;
+}
+
+/* ct_create - enter both directions of a new connection through @rule in
+ * flows_new. Returns 0 with @ct filled, else the reason it was not made. */
+static __always_inline int ct_create(const struct packet *p, const struct xdpfwd_rule *rule,
+				     struct ct *ct)
+{
+	const struct xdpfwd_flow_key *key = &p->key;
 	struct xdpfwd_flow_key reply_key = {
 		.saddr = rule->int_addr,
 		.daddr = key->saddr,
@@ -50,6 +180,7 @@ ct_create(const struct xdpfwd_flow_key *key, const struct xdpfwd_rule *rule)
 		.sport = key->dport,
 		.dport = key->sport,
 		.rule_id = rule->id,
+		.rule_gen = rule->gen,
 		.dir = XDPFWD_DIR_REPLY,
 	};
 	struct xdpfwd_flow orig = {
@@ -58,58 +189,171 @@ ct_create(const struct xdpfwd_flow_key *key, const struct xdpfwd_rule *rule)
 		.sport = key->sport,
 		.dport = rule->int_port,
 		.rule_id = rule->id,
+		.rule_gen = rule->gen,
 		.dir = XDPFWD_DIR_ORIG,
+		.state = ct_first_state(p),
+		.created_ns = ct->now,
+		.seen_ns = ct->now,
 	};
 
+	if (orig.state == XDPFWD_CT_NONE)
+		return XDPFWD_R_PASS_CT_INVALID;
 	/* Reply first: once the original entry is visible, replies must be
 	 * translatable. */
-	if (bpf_map_update_elem(&flows, &reply_key, &reply, BPF_ANY))
-		return NULL;
-	if (bpf_map_update_elem(&flows, key, &orig, BPF_ANY))
-		return NULL;
-	return bpf_map_lookup_elem(&flows, key);
+	if (bpf_map_update_elem(&flows_new, &reply_key, &reply, BPF_ANY) ||
+	    bpf_map_update_elem(&flows_new, key, &orig, BPF_ANY))
+		return XDPFWD_R_DROP_CT_FULL;
+	ct->conn = bpf_map_lookup_elem(&flows_new, key);
+	if (!ct->conn)
+		return XDPFWD_R_DROP_CT_FULL;
+	ct->flow = ct->conn;
+	ct->orig_key = *key;
+	return 0;
 }
 
-/* ct_lookup - the connection entry for @key, created from a rule when the
- * packet opens a new connection. Returns the entry or NULL; *reason is set
- * when the packet is not ours or could not be entered. */
-static __always_inline struct xdpfwd_flow *
-ct_lookup(const struct xdpfwd_flow_key *key, __u32 ifindex, int *reason)
+/* ct_restarts - whether @p, a TCP SYN, opens a new connection over @conn: as
+ * in netfilter, a SYN after the old one has closed starts afresh. */
+static __always_inline bool ct_restarts(const struct packet *p, const struct ct *ct)
 {
-	struct xdpfwd_flow *flow;
+	return ct->flow->dir == XDPFWD_DIR_ORIG && p->key.proto == IPPROTO_TCP &&
+	       (p->tcp_flags & (TCP_SYN | TCP_ACK)) == TCP_SYN &&
+	       ct->conn->state >= XDPFWD_CT_TIME_WAIT;
+}
+
+/* ct_lookup - the connection @p belongs to; for the first packet of one a
+ * rule matches, a new connection. @ct->now must be set. Returns 0 with @ct filled, else the
+ * reason the packet is not ours (or could not be entered). */
+static __always_inline int ct_lookup(const struct packet *p, __u32 ifindex, struct ct *ct)
+{
 	struct xdpfwd_rule *rule;
 
-	flow = bpf_map_lookup_elem(&flows, key);
-	if (flow)
-		return flow;
-	rule = rule_match(key, ifindex);
-	if (!rule) {
-		*reason = XDPFWD_R_PASS_NO_MATCH;
-		return NULL;
+	if (ct_find(&p->key, ct)) {
+		if (!pkt_l4(p) || !ct_restarts(p, ct))
+			return 0;
+		ct_forget(&ct->orig_key, ct->conn);
 	}
-	flow = ct_create(key, rule);
-	if (!flow)
-		*reason = XDPFWD_R_DROP_CT_FULL;
-	return flow;
+	if (!pkt_l4(p))
+		return XDPFWD_R_PASS_NO_MATCH;
+	rule = rule_match(&p->key, ifindex);
+	if (!rule)
+		return XDPFWD_R_PASS_NO_MATCH;
+	return ct_create(p, rule, ct);
 }
 
-/* ct_count - add one packet of @bytes to the rule's counters for its direction. */
-static __always_inline void ct_count(const struct xdpfwd_flow *flow, __u64 packets,
-				     __u64 bytes)
+/* tcp_next_state - netfilter's TCP transitions, without sequence windows,
+ * for a packet with @tcp_flags in direction @dir; updates *@flags. */
+static __always_inline __u8 tcp_next_state(__u8 state, __u8 dir, __u8 tcp_flags,
+					   __u8 *flags)
 {
-	struct xdpfwd_rule_stats *st;
-	__u32 id = flow->rule_id;
+	if (tcp_flags & TCP_RST)
+		return XDPFWD_CT_CLOSE;
+	if ((tcp_flags & TCP_FIN) && state < XDPFWD_CT_TIME_WAIT) {
+		*flags |= dir == XDPFWD_DIR_ORIG ? XDPFWD_CT_F_FIN_ORIG : XDPFWD_CT_F_FIN_REPLY;
+		if ((*flags & XDPFWD_CT_F_FIN_ORIG) && (*flags & XDPFWD_CT_F_FIN_REPLY))
+			return XDPFWD_CT_LAST_ACK;
+		return XDPFWD_CT_FIN_WAIT;
+	}
+	if (state == XDPFWD_CT_SYN_SENT && dir == XDPFWD_DIR_REPLY && (tcp_flags & TCP_SYN))
+		return XDPFWD_CT_SYN_RECV;
+	if (state == XDPFWD_CT_SYN_RECV && dir == XDPFWD_DIR_ORIG &&
+	    (tcp_flags & (TCP_SYN | TCP_ACK)) == TCP_ACK)
+		return XDPFWD_CT_ESTABLISHED;
+	if (state == XDPFWD_CT_LAST_ACK && (tcp_flags & (TCP_FIN | TCP_ACK)) == TCP_ACK)
+		return XDPFWD_CT_TIME_WAIT;
+	return state;
+}
 
-	st = bpf_map_lookup_elem(&rule_stats, &id);
+/* ct_assured - whether a connection in @state with @flags has earned a place
+ * in the established table: the backend answered and, for TCP, the
+ * handshake is over. */
+static __always_inline bool ct_assured(__u8 state, __u8 flags)
+{
+	if (!(flags & XDPFWD_CT_F_SEEN_REPLY))
+		return false;
+	return state == XDPFWD_CT_UDP_REPLIED || state == XDPFWD_CT_ESTABLISHED ||
+	       state == XDPFWD_CT_FIN_WAIT || state == XDPFWD_CT_LAST_ACK;
+}
+
+/* ct_promote - move the connection of @ct from flows_new to flows. The old
+ * entries are freed: @ct must not be used afterwards. */
+static __always_inline void ct_promote(struct ct *ct)
+{
+	struct xdpfwd_flow_key reply_key;
+	struct xdpfwd_flow *reply;
+
+	flow_key_reverse(&reply_key, ct->conn, ct->orig_key.proto);
+	reply = bpf_map_lookup_elem(&flows_new, &reply_key);
+	if (!reply)
+		return;
+	ct->conn->flags |= XDPFWD_CT_F_ASSURED;
+	if (bpf_map_update_elem(&flows, &reply_key, reply, BPF_ANY))
+		return;
+	if (bpf_map_update_elem(&flows, &ct->orig_key, ct->conn, BPF_ANY)) {
+		bpf_map_delete_elem(&flows, &reply_key);
+		return;
+	}
+	bpf_map_delete_elem(&flows_new, &reply_key);
+	bpf_map_delete_elem(&flows_new, &ct->orig_key);
+}
+
+/* ct_refresh_reply - keep the reply entry of a connection that carries
+ * traffic one way only from looking idle to the LRU; once a second. */
+static __always_inline void ct_refresh_reply(const struct ct *ct)
+{
+	struct xdpfwd_flow_key reply_key;
+
+	if (ct->now - ct->conn->seen_ns < NSEC_PER_SEC)
+		return;
+	flow_key_reverse(&reply_key, ct->conn, ct->orig_key.proto);
+	bpf_map_lookup_elem(ct_table(ct->conn->flags), &reply_key);
+}
+
+/* rule_count - add to the rule's counters for direction @dir. */
+static __always_inline void rule_count(__u32 id, __u8 dir, __u64 packets, __u64 bytes)
+{
+	struct xdpfwd_rule_stats *st = bpf_map_lookup_elem(&rule_stats, &id);
+
 	if (!st)
 		return;
-	if (flow->dir == XDPFWD_DIR_ORIG) {
+	if (dir == XDPFWD_DIR_ORIG) {
 		st->orig_packets += packets;
 		st->orig_bytes += bytes;
 	} else {
 		st->reply_packets += packets;
 		st->reply_bytes += bytes;
 	}
+}
+
+/* ct_account - what a translated packet @p tells its connection: counters,
+ * the next state, and a move to the established table once assured. Ends
+ * @ct's use (see ct_promote()). */
+static __always_inline void ct_account(const struct packet *p, struct ct *ct,
+				       __u64 packets, __u64 bytes)
+{
+	struct xdpfwd_flow *conn = ct->conn;
+	__u8 dir = ct->flow->dir & 1;
+	__u8 state = conn->state, flags = conn->flags;
+
+	rule_count(conn->rule_id, dir, packets, bytes);
+	__sync_fetch_and_add(&conn->packets[dir], packets);
+	__sync_fetch_and_add(&conn->bytes[dir], bytes);
+	if (pkt_icmp_err(p))
+		return;
+	if (dir == XDPFWD_DIR_ORIG)
+		ct_refresh_reply(ct);
+	conn->seen_ns = ct->now;
+	if (!pkt_l4(p))
+		return;
+	if (dir == XDPFWD_DIR_REPLY)
+		flags |= XDPFWD_CT_F_SEEN_REPLY;
+	if (p->key.proto == IPPROTO_TCP)
+		state = tcp_next_state(state, dir, p->tcp_flags, &flags);
+	else if (dir == XDPFWD_DIR_REPLY)
+		state = XDPFWD_CT_UDP_REPLIED;
+	conn->state = state;
+	conn->flags = flags;
+	if (!(flags & XDPFWD_CT_F_ASSURED) && ct_assured(state, flags))
+		ct_promote(ct);
 }
 
 #endif /* XDPFWD_CONNTRACK_H */

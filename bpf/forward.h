@@ -23,6 +23,8 @@ static __always_inline int fib_reason(int rc)
 		return XDPFWD_R_PASS_NO_NEIGH;
 	case BPF_FIB_LKUP_RET_NOT_FWDED:
 		return XDPFWD_R_PASS_LOCAL;
+	case BPF_FIB_LKUP_RET_FRAG_NEEDED:
+		return XDPFWD_R_PASS_TOO_BIG;
 	case BPF_FIB_LKUP_RET_BLACKHOLE:
 	case BPF_FIB_LKUP_RET_UNREACHABLE:
 	case BPF_FIB_LKUP_RET_PROHIBIT:
@@ -42,26 +44,27 @@ static __always_inline bool egress_ok(__u32 ifindex, __u32 ingress)
 	return bpf_redirect_map(&tx_ports, ifindex, XDP_PASS) == XDP_REDIRECT;
 }
 
-/* route - where the packet goes once it has the tuple of @flow: FIB lookup,
- * TTL and egress checks; arms the redirect. Fills @fib with the next hop.
- * Returns the XDP verdict; *reason says why. */
-static __always_inline int route(struct xdp_md *ctx, const struct packet *p,
+/* route - where the packet that came in on @ingress goes once it has the
+ * tuple of @flow: FIB lookup,
+ * TTL and egress checks; arms the redirect. Fills @fib with the next hop
+ * (or, when too big, the MTU). Returns the XDP verdict; *reason says why. */
+static __always_inline int route(struct xdp_md *ctx, __u32 ingress, const struct packet *p,
 				 const struct xdpfwd_flow *flow,
 				 struct bpf_fib_lookup *fib, int *reason)
 {
+	bool ports = !pkt_icmp_err(p);
 	int rc;
 
 	*fib = (struct bpf_fib_lookup){
 		.family = AF_INET,
 		.tos = p->ip->tos,
 		.l4_protocol = p->ip->protocol,
-		.sport = flow->sport,
-		.dport = flow->dport,
+		.sport = ports ? flow->sport : 0,
+		.dport = ports ? flow->dport : 0,
 		.tot_len = bpf_ntohs(p->ip->tot_len),
-		.ipv4_src = flow->saddr,
-		.ipv4_dst = flow->daddr,
-		.ifindex = ctx->ingress_ifindex,
+		.ifindex = ingress,
 	};
+	out_addrs(p, flow, &fib->ipv4_src, &fib->ipv4_dst);
 	rc = bpf_fib_lookup(ctx, fib, sizeof(*fib), 0);
 	if (rc == BPF_FIB_LKUP_RET_FWD_DISABLED) {
 		/* Kernel forwarding is off on the ingress, yet we forward:
@@ -79,11 +82,11 @@ static __always_inline int route(struct xdp_md *ctx, const struct packet *p,
 		*reason = XDPFWD_R_DROP_TTL;
 		return XDP_DROP;
 	}
-	if (!egress_ok(fib->ifindex, ctx->ingress_ifindex)) {
+	if (!egress_ok(fib->ifindex, ingress)) {
 		*reason = XDPFWD_R_PASS_SLOW_EGRESS;
 		return XDP_PASS;
 	}
-	if (fib->ifindex == ctx->ingress_ifindex) {
+	if (fib->ifindex == ingress) {
 		*reason = XDPFWD_R_FWD_TX;
 		return XDP_TX;
 	}
@@ -94,15 +97,14 @@ static __always_inline int route(struct xdp_md *ctx, const struct packet *p,
 /* emit - what a router does to a translated packet it sends: TTL, Ethernet
  * addresses of the next hop, and, when the frame leaves without its skb
  * (@finish_csum, native mode), a partial L4 checksum completed. */
-static __always_inline void emit(struct packet *p, void *end,
-				 const struct bpf_fib_lookup *fib,
-				 enum csum_form form, bool finish_csum)
+static __always_inline void emit(struct packet *p, const struct bpf_fib_lookup *fib,
+				 bool finish_csum)
 {
 	ttl_decrement(p->ip);
 	__builtin_memcpy(p->eth->h_dest, fib->dmac, ETH_ALEN);
 	__builtin_memcpy(p->eth->h_source, fib->smac, ETH_ALEN);
-	if (finish_csum && form == CSUM_PARTIAL)
-		csum_finish(p, end);
+	if (finish_csum && pkt_l4(p) && p->l4_form == CSUM_PARTIAL)
+		csum_finish(p);
 }
 
 #endif /* XDPFWD_FORWARD_H */

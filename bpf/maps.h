@@ -25,13 +25,51 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } rule_stats SEC(".maps");
 
+/* A rule's generation, by rule id: deleting a rule bumps it, and every
+ * connection made under an older generation is dead at once. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, XDPFWD_MAX_RULES);
+	__type(key, __u32);
+	__type(value, __u32);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} rule_gens SEC(".maps");
+
+/* Connections the backend has answered (TCP: handshake done). Sized by the
+ * control plane (load --max-flows) before the maps are created. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, XDPFWD_MAX_FLOWS);
+	__uint(max_entries, 2 * XDPFWD_DEFAULT_MAX_FLOWS);
 	__type(key, struct xdpfwd_flow_key);
 	__type(value, struct xdpfwd_flow);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } flows SEC(".maps");
+
+/* Connections not answered yet. Kept apart so that a flood of them evicts
+ * only its own kind, never an established connection. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 2 * XDPFWD_NEW_FLOWS(XDPFWD_DEFAULT_MAX_FLOWS));
+	__type(key, struct xdpfwd_flow_key);
+	__type(value, struct xdpfwd_flow);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} flows_new SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, XDPFWD_MAX_FRAGS);
+	__type(key, struct xdpfwd_frag_key);
+	__type(value, struct xdpfwd_frag);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} frags SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct xdpfwd_config);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} config SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);

@@ -7,32 +7,55 @@
 #include "csum.h"
 #include "parse.h"
 
-/* l4_csum_form - the form of the TCP/UDP checksum field of @p.
+/* l4_csum_inspect - record the form of @p's TCP/UDP checksum field and, for
+ * a partial one, the sum of the segment that finishing it will need.
  * A field equal to the folded pseudo header sum is CHECKSUM_PARTIAL unless
  * the whole segment also verifies, which a full checksum of that value does
- * once in 65536 packets; only those few packets pay for the sum. */
-static __always_inline enum csum_form l4_csum_form(const struct packet *p,
-						   void *end)
+ * once in 65536 packets; only those few packets, and partial ones, pay for
+ * the sum. Done before anything else so the verifier walks the sum's loop
+ * on few paths. */
+static __always_inline void l4_csum_inspect(struct packet *p, void *end)
 {
 	__u32 pseudo;
 
-	if (*p->l4_check == 0 && p->key.proto == IPPROTO_UDP)
-		return CSUM_NONE;
+	p->l4_form = CSUM_FULL;
+	if (*p->l4_check == 0 && p->key.proto == IPPROTO_UDP) {
+		p->l4_form = CSUM_NONE;
+		return;
+	}
+	/* A fragmented datagram was checksummed whole before it was cut. */
+	if (p->first_frag)
+		return;
 	pseudo = pseudo_sum(p->key.saddr, p->key.daddr, p->key.proto, p->l4_len);
 	if (*p->l4_check != csum_fold16(pseudo))
-		return CSUM_FULL;
-	if (csum_fold16(csum_add(pseudo, csum_bytes(p->ports, end, p->l4_len))) == 0xffff)
-		return CSUM_FULL;
-	return CSUM_PARTIAL;
+		return;
+	p->l4_sum = csum_bytes(p->ports, end, p->l4_len);
+	if (csum_fold16(csum_add(pseudo, p->l4_sum)) != 0xffff)
+		p->l4_form = CSUM_PARTIAL;
 }
 
-/* nat_rewrite - give @p the tuple of @to, keeping both checksums right.
- * Returns the checksum form the L4 field is left in. */
-static __always_inline enum csum_form nat_rewrite(struct packet *p, void *end,
-						  const struct xdpfwd_flow *to)
+/* out_addrs - the addresses @p leaves with once it has the tuple of @flow;
+ * an ICMP error from a router on the path keeps that router's address. */
+static __always_inline void out_addrs(const struct packet *p, const struct xdpfwd_flow *flow,
+				      __be32 *saddr, __be32 *daddr)
 {
-	enum csum_form form = l4_csum_form(p, end);
+	*saddr = flow->saddr;
+	*daddr = flow->daddr;
+	if (!pkt_icmp_err(p))
+		return;
+	if (p->ip->saddr != p->key.saddr)
+		*saddr = p->ip->saddr;
+	if (p->ip->daddr != p->key.daddr)
+		*daddr = p->ip->daddr;
+}
+
+/* nat_rewrite - give @p the tuple of @to, keeping both checksums right (and
+ * the segment sum of a partial one, for csum_finish()). */
+static __always_inline void nat_rewrite(struct packet *p, const struct xdpfwd_flow *to)
+{
+	enum csum_form form = p->l4_form;
 	__u32 addr_diff = 0, port_diff = 0;
+	__sum16 old = *p->l4_check;
 
 	addr_diff = csum_diff32(addr_diff, p->ip->saddr, to->saddr);
 	addr_diff = csum_diff32(addr_diff, p->ip->daddr, to->daddr);
@@ -50,20 +73,33 @@ static __always_inline enum csum_form nat_rewrite(struct packet *p, void *end,
 		    *p->l4_check == 0)
 			*p->l4_check = 0xffff;	/* RFC 768: 0 means none */
 	}
+	if (form == CSUM_PARTIAL)
+		p->l4_sum = csum_diff16(csum_add(p->l4_sum, port_diff), old, *p->l4_check);
 	p->ip->saddr = to->saddr;
 	p->ip->daddr = to->daddr;
 	p->ports[0] = to->sport;
 	p->ports[1] = to->dport;
-	return form;
+}
+
+/* nat_rewrite_addrs - give @p, a later fragment, the addresses of @to; its
+ * datagram's L4 checksum was updated with the first fragment. */
+static __always_inline void nat_rewrite_addrs(struct packet *p, const struct xdpfwd_flow *to)
+{
+	__u32 diff = 0;
+
+	diff = csum_diff32(diff, p->ip->saddr, to->saddr);
+	diff = csum_diff32(diff, p->ip->daddr, to->daddr);
+	csum_apply(&p->ip->check, diff, CSUM_FULL);
+	p->ip->saddr = to->saddr;
+	p->ip->daddr = to->daddr;
 }
 
 /* csum_finish - turn a partial L4 checksum into the full one, as the kernel
- * would on transmit; needed when the frame leaves without its skb. */
-static __always_inline void csum_finish(struct packet *p, void *end)
+ * would on transmit; needed when the frame leaves without its skb. The
+ * segment was summed by l4_csum_inspect() and kept current since. */
+static __always_inline void csum_finish(struct packet *p)
 {
-	__u16 sum = csum_fold16(csum_bytes(p->ports, end, p->l4_len));
-
-	*p->l4_check = ~sum;
+	*p->l4_check = ~csum_fold16(p->l4_sum);
 	if (p->key.proto == IPPROTO_UDP && *p->l4_check == 0)
 		*p->l4_check = 0xffff;
 }

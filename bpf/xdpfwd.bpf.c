@@ -2,20 +2,25 @@
 /* xdpfwd datapath: parse -> match (connection, else rule) -> route ->
  * translate -> emit, with one exit that records why each packet ended as it
  * did. Routing comes before translating so that a packet left to the kernel
- * can be handed over in the form the kernel can use.
+ * can be handed over in the form the kernel can use, and so that a packet a
+ * router must refuse is answered as it arrived.
  *
  * Two XDP entry points share the code: in native mode a redirected frame
  * leaves its skb behind, so a partial checksum must be finished here; in
- * generic mode the skb travels on and the kernel finishes it. The TC egress
- * program translates replies the kernel forwards out of a loaded interface.
+ * generic mode the skb travels on and the kernel finishes it (and a frame may
+ * be a GSO aggregate, too big by appearance only, so generic mode never
+ * answers "fragmentation needed"). The TC egress program translates replies
+ * the kernel forwards out of a loaded interface.
  */
 #include <linux/bpf.h>
 #include <linux/pkt_cls.h>
 #include <bpf/bpf_helpers.h>
 #include "maps.h"
 #include "parse.h"
+#include "frag.h"
 #include "conntrack.h"
 #include "nat.h"
+#include "icmp.h"
 #include "forward.h"
 
 char LICENSE[] SEC("license") = "GPL";
@@ -29,40 +34,99 @@ static __always_inline void count_reason(__u32 reason)
 		(*n)++;
 }
 
+/* match - the connection @p belongs to, found or made, with a first
+ * fragment noted for the rest of its datagram. Returns 0 or the reason. */
+static __always_inline int match(struct packet *p, __u32 ifindex, struct ct *ct)
+{
+	int reason = 0;
+
+	if (pkt_later_frag(p))
+		reason = frag_resolve(p, ct->now);
+	if (!reason)
+		reason = ct_lookup(p, ifindex, ct);
+	if (!reason && p->first_frag)
+		frag_remember(p, ct->now);
+	return reason;
+}
+
+/* icmp_owed - the ICMP error a router owes the sender of @p for @reason, if
+ * it is ours to send: never about an ICMP error or a later fragment, only
+ * toward clients (the kernel answers backends), only in native mode, and
+ * only where XDP_TX works. Returns true with @err filled. */
+static __always_inline bool icmp_owed(const struct packet *p, const struct ct *ct, int reason,
+				      const struct bpf_fib_lookup *fib, __u32 ingress,
+				      bool native, struct icmp_err *err)
+{
+	if (!native || !pkt_l4(p) || ct->flow->dir != XDPFWD_DIR_ORIG)
+		return false;
+	if (reason == XDPFWD_R_DROP_TTL)
+		*err = (struct icmp_err){ .type = ICMP_TIME_EXCEEDED, .code = ICMP_EXC_TTL };
+	else if (reason == XDPFWD_R_PASS_TOO_BIG && (p->ip->frag_off & bpf_htons(IP_DF)))
+		*err = (struct icmp_err){ .type = ICMP_DEST_UNREACH, .code = ICMP_FRAG_NEEDED,
+					  .mtu = fib->mtu_result };
+	else
+		return false;
+	return bpf_map_lookup_elem(&tx_ports, &ingress) != NULL;
+}
+
+/* translate - give @p the tuple of @to, in the way its kind needs. */
+static __always_inline void translate(struct packet *p, const struct xdpfwd_flow *to)
+{
+	if (pkt_l4(p))
+		nat_rewrite(p, to);
+	else if (pkt_icmp_err(p))
+		icmp_xlate(p, to);
+	else
+		nat_rewrite_addrs(p, to);
+}
+
 static __always_inline int xdpfwd(struct xdp_md *ctx, bool native)
 {
 	void *data = (void *)(long)ctx->data;
 	void *end = (void *)(long)ctx->data_end;
-	enum csum_form form = CSUM_NONE;
-	struct xdpfwd_flow *flow = NULL;
+	struct ct ct = { .now = bpf_ktime_get_ns() };
+	__u32 ingress = ctx->ingress_ifindex;
 	struct bpf_fib_lookup fib;
 	struct packet p = {};
+	struct icmp_err err;
 	int verdict = XDP_PASS;
+	__u32 bytes;
 	int reason;
 
 	reason = parse_packet(data, end, end - data, &p);
-	if (reason)
-		goto out;
-	flow = ct_lookup(&p.key, ctx->ingress_ifindex, &reason);
-	if (!flow) {
+	if (!reason && pkt_l4(&p))
+		l4_csum_inspect(&p, end);
+	if (!reason)
+		reason = match(&p, ingress, &ct);
+	if (reason) {
 		if (reason == XDPFWD_R_DROP_CT_FULL)
 			verdict = XDP_DROP;
 		goto out;
 	}
-	verdict = route(ctx, &p, flow, &fib, &reason);
+	verdict = route(ctx, ingress, &p, ct.flow, &fib, &reason);
+	if (icmp_owed(&p, &ct, reason, &fib, ingress, native, &err)) {
+		verdict = icmp_answer(ctx, &p, &err);
+		reason = verdict != XDP_TX ? XDPFWD_R_DROP_NO_ROOM :
+			 err.type == ICMP_TIME_EXCEEDED ? XDPFWD_R_ICMP_TIME_EXCEEDED :
+			 XDPFWD_R_ICMP_FRAG_NEEDED;
+		if (verdict != XDP_TX)
+			verdict = XDP_DROP;
+		goto out;
+	}
 	if (verdict == XDP_DROP)
 		goto out;
 	/* What the kernel finishes must reach it translated when it goes to
 	 * the backend (else it would be delivered to a local socket), but as
 	 * sent when it is a reply: its new source is this host's own address,
 	 * which the kernel drops as martian on arrival. TC egress translates
-	 * (and counts) such a reply on its way out. */
-	if (verdict == XDP_PASS && flow->dir == XDPFWD_DIR_REPLY)
+	 * (and accounts) such a reply on its way out. */
+	if (verdict == XDP_PASS && ct.flow->dir == XDPFWD_DIR_REPLY)
 		goto out;
-	form = nat_rewrite(&p, end, flow);
+	bytes = bpf_ntohs(p.ip->tot_len);
+	translate(&p, ct.flow);
 	if (verdict != XDP_PASS)
-		emit(&p, end, &fib, form, native);
-	ct_count(flow, 1, bpf_ntohs(p.ip->tot_len));
+		emit(&p, &fib, native);
+	ct_account(&p, &ct, 1, bytes);
 out:
 	count_reason(reason);
 	return verdict;
@@ -80,40 +144,46 @@ int xdpfwd_generic(struct xdp_md *ctx)
 	return xdpfwd(ctx, false);
 }
 
-#define TC_PULL_LEN 128	/* Ethernet, IPv4 with options, the L4 ports and checksum */
+/* Ethernet, IPv4 with options, and an ICMP error quoting IPv4 with options
+ * and a whole TCP header: everything TC reads or writes directly. */
+#define TC_PULL_LEN (14 + 60 + 8 + 60 + 20)
 
 /* tc_rewrite - give the skb the tuple of @to through the skb helpers, which
  * keep CHECKSUM_PARTIAL and GSO packets right. @p holds the old tuple and
- * pointers taken before any helper call (they are invalid after it). */
+ * pointers taken before any helper call (they are invalid after it). A later
+ * fragment has addresses only. */
 static __always_inline void tc_rewrite(struct __sk_buff *skb, const struct packet *p,
 				       void *data, const struct xdpfwd_flow *to)
 {
 	__u32 ip_off = (void *)p->ip - data;
-	__u32 l4_off = (void *)p->ports - data;
-	__u32 check_off = (void *)p->l4_check - data;
+	__u32 ip_check = ip_off + offsetof(struct iphdr, check);
 	__u64 l4_flags = p->key.proto == IPPROTO_UDP ? BPF_F_MARK_MANGLED_0 : 0;
+	__be32 saddr = p->ip->saddr, daddr = p->ip->daddr;
 
-	bpf_l4_csum_replace(skb, check_off, p->key.saddr, to->saddr,
-			    l4_flags | BPF_F_PSEUDO_HDR | 4);
-	bpf_l4_csum_replace(skb, check_off, p->key.daddr, to->daddr,
-			    l4_flags | BPF_F_PSEUDO_HDR | 4);
-	bpf_l4_csum_replace(skb, check_off, p->key.sport, to->sport, l4_flags | 2);
-	bpf_l4_csum_replace(skb, check_off, p->key.dport, to->dport, l4_flags | 2);
-	bpf_l3_csum_replace(skb, ip_off + offsetof(struct iphdr, check),
-			    p->key.saddr, to->saddr, 4);
-	bpf_l3_csum_replace(skb, ip_off + offsetof(struct iphdr, check),
-			    p->key.daddr, to->daddr, 4);
-	bpf_skb_store_bytes(skb, ip_off + offsetof(struct iphdr, saddr),
-			    &to->saddr, 8, 0);
-	bpf_skb_store_bytes(skb, l4_off, &to->sport, 4, 0);
+	if (pkt_l4(p)) {
+		__u32 l4_off = (void *)p->ports - data;
+		__u32 check_off = (void *)p->l4_check - data;
+
+		bpf_l4_csum_replace(skb, check_off, saddr, to->saddr,
+				    l4_flags | BPF_F_PSEUDO_HDR | 4);
+		bpf_l4_csum_replace(skb, check_off, daddr, to->daddr,
+				    l4_flags | BPF_F_PSEUDO_HDR | 4);
+		bpf_l4_csum_replace(skb, check_off, p->key.sport, to->sport, l4_flags | 2);
+		bpf_l4_csum_replace(skb, check_off, p->key.dport, to->dport, l4_flags | 2);
+		bpf_skb_store_bytes(skb, l4_off, &to->sport, 4, 0);
+	}
+	bpf_l3_csum_replace(skb, ip_check, saddr, to->saddr, 4);
+	bpf_l3_csum_replace(skb, ip_check, daddr, to->daddr, 4);
+	bpf_skb_store_bytes(skb, ip_off + offsetof(struct iphdr, saddr), &to->saddr, 8, 0);
 }
 
 SEC("tc")
 int xdpfwd_tc_egress(struct __sk_buff *skb)
 {
-	struct xdpfwd_flow *flow;
+	struct ct ct = { .now = bpf_ktime_get_ns() };
 	struct packet p = {};
 	void *data, *end;
+	__u64 segs;
 
 	if (skb->protocol != bpf_htons(ETH_P_IP))
 		return TC_ACT_OK;
@@ -122,11 +192,18 @@ int xdpfwd_tc_egress(struct __sk_buff *skb)
 	end = (void *)(long)skb->data_end;
 	if (parse_packet(data, end, skb->len, &p))
 		return TC_ACT_OK;
-	flow = bpf_map_lookup_elem(&flows, &p.key);
-	if (!flow)
+	if (pkt_later_frag(&p) && frag_resolve(&p, ct.now))
 		return TC_ACT_OK;
-	ct_count(flow, skb->gso_segs ? skb->gso_segs : 1, skb->len - sizeof(struct ethhdr));
-	tc_rewrite(skb, &p, data, flow);
+	if (!ct_find(&p.key, &ct) || ct.flow->dir != XDPFWD_DIR_REPLY)
+		return TC_ACT_OK;
+	if (p.first_frag)
+		frag_remember(&p, ct.now);
+	if (pkt_icmp_err(&p))
+		icmp_xlate(&p, ct.flow);
+	else
+		tc_rewrite(skb, &p, data, ct.flow);
+	segs = skb->gso_segs ? skb->gso_segs : 1;
+	ct_account(&p, &ct, segs, skb->len - sizeof(struct ethhdr));
 	count_reason(XDPFWD_R_TC_XLATE);
 	return TC_ACT_OK;
 }

@@ -14,7 +14,16 @@
 #define XDPFWD_PIN_ROOT "/sys/fs/bpf/xdpfwd"
 
 #define XDPFWD_MAX_RULES	4096
-#define XDPFWD_MAX_FLOWS	131072	/* conntrack entries: two a connection */
+/* Connections the established table holds unless `load --max-flows` says
+ * otherwise; each takes two entries (one a direction). Connections not yet
+ * answered wait in a table of their own, a quarter that size, so a flood of
+ * them can only evict each other. */
+#define XDPFWD_DEFAULT_MAX_FLOWS 65536
+#define XDPFWD_MIN_FLOWS	1024
+#define XDPFWD_MAX_FLOWS	(1 << 22)
+#define XDPFWD_NEW_FLOWS(max)	((max) / 4 > XDPFWD_MIN_FLOWS ? (max) / 4 : XDPFWD_MIN_FLOWS)
+#define XDPFWD_MAX_FRAGS	8192	/* datagrams being forwarded in fragments */
+#define XDPFWD_FRAG_TIMEOUT	30	/* seconds, as the kernel's ipfrag_time */
 #define XDPFWD_MAX_IFACES	256
 #define XDPFWD_MAX_LOCAL_ADDRS	1024
 #define XDPFWD_NAME_LEN		32
@@ -35,8 +44,8 @@ struct xdpfwd_rule {
 	__u32 int_addr;
 	__u16 int_port;
 	__u16 pad;
-	__u32 id;		/* index into the per-rule counters */
-	__u32 pad2;
+	__u32 id;		/* index into rule_stats and rule_gens */
+	__u32 gen;		/* rule_gens[id] when the rule was made */
 	char  name[XDPFWD_NAME_LEN];
 };
 _Static_assert(sizeof(struct xdpfwd_rule) == 48, "rule layout");
@@ -66,17 +75,84 @@ enum xdpfwd_dir {
 	XDPFWD_DIR_REPLY = 1,	/* backend -> client: source back to external */
 };
 
-/* What a packet of this direction becomes: its whole tuple after NAT. */
+/* Connection states. TCP follows netfilter's tracker without sequence
+ * windows; UDP is unreplied until the backend answers. */
+enum xdpfwd_ct_state {
+	XDPFWD_CT_NONE,
+	XDPFWD_CT_SYN_SENT,	/* client's SYN seen */
+	XDPFWD_CT_SYN_RECV,	/* backend's SYN-ACK seen */
+	XDPFWD_CT_ESTABLISHED,	/* handshake done, or picked up mid-stream */
+	XDPFWD_CT_FIN_WAIT,	/* one side has sent FIN */
+	XDPFWD_CT_LAST_ACK,	/* both have sent FIN; the last ACK is due */
+	XDPFWD_CT_TIME_WAIT,	/* closed by FINs */
+	XDPFWD_CT_CLOSE,	/* reset */
+	XDPFWD_CT_UDP_UNREPLIED,
+	XDPFWD_CT_UDP_REPLIED,
+	XDPFWD_CT_STATE_MAX,
+};
+
+#define XDPFWD_CT_STATE_NAMES {						\
+	"none", "syn_sent", "syn_recv", "established", "fin_wait",	\
+	"last_ack", "time_wait", "close", "udp_unreplied", "udp_replied" }
+
+/* Idle timeouts in seconds, index enum xdpfwd_ct_state: netfilter's
+ * defaults (nf_conntrack_tcp_timeout_*, nf_conntrack_udp_timeout*). */
+#define XDPFWD_CT_DEFAULT_TIMEOUTS {					\
+	0, 120, 60, 432000, 120, 30, 120, 10, 30, 120 }
+
+/* Flags of a connection, in its original-direction entry. */
+#define XDPFWD_CT_F_SEEN_REPLY	0x01	/* the backend has answered */
+#define XDPFWD_CT_F_ASSURED	0x02	/* lives in the established table */
+#define XDPFWD_CT_F_FIN_ORIG	0x04	/* client sent FIN */
+#define XDPFWD_CT_F_FIN_REPLY	0x08	/* backend sent FIN */
+
+/* A connection-table entry, one a direction. Each holds what a packet of its
+ * direction becomes (the whole tuple after NAT); the original-direction entry
+ * also holds the connection's state and counters. The reply entry's key is
+ * the original entry's tuple reversed, and the other way round, so either
+ * finds the other without storing it. */
 struct xdpfwd_flow {
 	__u32 saddr;
 	__u32 daddr;
 	__u16 sport;
 	__u16 dport;
 	__u32 rule_id;
+	__u32 rule_gen;		/* the rule's generation at creation */
 	__u8  dir;		/* enum xdpfwd_dir */
-	__u8  pad[7];
+	__u8  state;		/* enum xdpfwd_ct_state (original entry) */
+	__u8  flags;		/* XDPFWD_CT_F_* (original entry) */
+	__u8  pad;
+	__u64 created_ns;	/* CLOCK_MONOTONIC, as bpf_ktime_get_ns() */
+	__u64 seen_ns;		/* last packet, either direction */
+	__u64 packets[2];	/* by enum xdpfwd_dir (original entry) */
+	__u64 bytes[2];		/* IP bytes */
 };
-_Static_assert(sizeof(struct xdpfwd_flow) == 24, "flow layout");
+_Static_assert(sizeof(struct xdpfwd_flow) == 72, "flow layout");
+
+/* The datagram a fragment belongs to, as it arrives (before NAT). */
+struct xdpfwd_frag_key {
+	__u32 saddr;
+	__u32 daddr;
+	__u16 id;
+	__u8  proto;
+	__u8  pad;
+};
+_Static_assert(sizeof(struct xdpfwd_frag_key) == 12, "frag key layout");
+
+/* The connection a fragmented datagram belongs to: the flow key its first
+ * fragment had, and when that was seen. */
+struct xdpfwd_frag {
+	struct xdpfwd_flow_key flow;
+	__u64 seen_ns;
+};
+_Static_assert(sizeof(struct xdpfwd_frag) == 24, "frag layout");
+
+/* Settings the control plane writes once at creation and on request. */
+struct xdpfwd_config {
+	__u32 timeout[XDPFWD_CT_STATE_MAX];	/* seconds, by state */
+	__u32 pad[2];
+};
+_Static_assert(sizeof(struct xdpfwd_config) == 48, "config layout");
 
 /* Local address of an interface, for rules without an external address. */
 struct xdpfwd_local_key {
@@ -91,26 +167,33 @@ _Static_assert(sizeof(struct xdpfwd_local_key) == 8, "local key layout");
 enum xdpfwd_reason {
 	XDPFWD_R_FWD_REDIRECT,		/* translated, redirected to egress */
 	XDPFWD_R_FWD_TX,		/* translated, sent back out ingress */
+	XDPFWD_R_ICMP_FRAG_NEEDED,	/* too big with DF: told the client */
+	XDPFWD_R_ICMP_TIME_EXCEEDED,	/* TTL ran out: told the client */
 	XDPFWD_R_PASS_NOT_IP,		/* not IPv4: kernel's business */
 	XDPFWD_R_PASS_NO_MATCH,		/* no rule, no connection */
 	XDPFWD_R_PASS_MALFORMED,	/* header truncated or inconsistent */
-	XDPFWD_R_PASS_FRAGMENT,		/* IP fragment: kernel reassembles */
+	XDPFWD_R_PASS_FRAG_UNMATCHED,	/* fragment of no datagram we forward */
+	XDPFWD_R_PASS_CT_INVALID,	/* TCP reset of no connection */
 	XDPFWD_R_PASS_NO_NEIGH,		/* translated, kernel resolves neighbour */
 	XDPFWD_R_PASS_SLOW_EGRESS,	/* translated, egress can't take XDP frames */
 	XDPFWD_R_PASS_LOCAL,		/* translated, FIB says not forwarded (local) */
+	XDPFWD_R_PASS_TOO_BIG,		/* translated, kernel fragments it */
 	XDPFWD_R_PASS_FIB_OTHER,	/* translated, FIB failed otherwise */
 	XDPFWD_R_DROP_TTL,		/* TTL would reach 0 */
 	XDPFWD_R_DROP_FIB,		/* FIB says blackhole/unreachable/prohibit */
 	XDPFWD_R_DROP_CT_FULL,		/* connection table refused a new entry */
-	XDPFWD_R_TC_XLATE,		/* TC egress translated a kernel-forwarded reply */
+	XDPFWD_R_DROP_NO_ROOM,		/* no headroom to build an owed ICMP error */
+	XDPFWD_R_TC_XLATE,		/* TC egress translated a kernel-forwarded packet */
 	XDPFWD_R_MAX,
 };
 
 /* Names the CLI prints for each reason, in enum order. */
 #define XDPFWD_REASON_NAMES {						\
-	"fwd_redirect", "fwd_tx", "pass_not_ip", "pass_no_match",	\
-	"pass_malformed", "pass_fragment", "pass_no_neigh",		\
-	"pass_slow_egress", "pass_local", "pass_fib_other", "drop_ttl",	\
-	"drop_fib", "drop_ct_full", "tc_translated" }
+	"fwd_redirect", "fwd_tx", "icmp_frag_needed",			\
+	"icmp_time_exceeded", "pass_not_ip", "pass_no_match",		\
+	"pass_malformed", "pass_frag_unmatched", "pass_ct_invalid",	\
+	"pass_no_neigh", "pass_slow_egress", "pass_local",		\
+	"pass_too_big", "pass_fib_other", "drop_ttl", "drop_fib",	\
+	"drop_ct_full", "drop_no_room", "tc_translated" }
 
 #endif /* XDPFWD_H */

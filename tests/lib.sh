@@ -249,7 +249,7 @@ print(json.dumps(v) if isinstance(v, (dict, list)) else v)' "$1"
 
 # rule_stat NAME FIELD: a per-rule counter from `xdpfwd -j stats`.
 rule_stat() {
-	xdpfwd -j stats | jget "[r for r in d if r['name'] == '$1'][0]['$2']"
+	xdpfwd -j stats | jget "[r for r in d['rules'] if r['name'] == '$1'][0]['$2']"
 }
 
 # reason NAME: a reason counter from `xdpfwd -j status`.

@@ -1,6 +1,6 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
-# Every xdpfwd test: the datapath unit test, then each tests/e2e/*.sh.
+# Every xdpfwd test: the datapath unit tests, then each tests/e2e/*.sh.
 # Needs root and a built build/xdpfwd (`make test` does both: sudo make test).
 # Each part ends its output with a "LABEL: N passed, M failed" line; this sums
 # them and ends with exactly "N passed, M failed". Exit 1 on any failure.
@@ -48,12 +48,14 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 
 t_start=$SECONDS
-if [ -f tests/unit/test_datapath.py ]; then
-	part unit "$PY" tests/unit/test_datapath.py
-else
-	echo "run.sh: tests/unit/test_datapath.py is missing: counted as 1 failure"
-	FAIL=$((FAIL + 1))
-fi
+for t in tests/unit/test_datapath.py tests/unit/test_conntrack.py; do
+	if [ -f "$t" ]; then
+		part "$t" "$PY" "$t"
+	else
+		echo "run.sh: $t is missing: counted as 1 failure"
+		FAIL=$((FAIL + 1))
+	fi
+done
 for t in tests/e2e/*.sh; do
 	[ -e "$t" ] || continue
 	part "$t" bash "$t"

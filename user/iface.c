@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /* Interfaces: load, unload, status, and the maps that follow the interfaces
  * (their addresses, and which of them can take XDP-redirected frames). */
+#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <limits.h>
@@ -332,29 +333,42 @@ static __u32 attached_prog_id(__u32 ifindex)
 	return q.prog_id ? q.prog_id : (q.drv_prog_id ? q.drv_prog_id : q.skb_prog_id);
 }
 
-/* load_one - attach to one interface, or check an existing attachment.
- * Returns EXIT_OK, or an exit code after printing the error. *@attached is
- * set when this call attached something (for rollback). */
-static int load_one(struct state *st, const char *ifname, __u32 ifindex,
-		    enum xdp_mode mode, bool *attached)
+/* check_one - whether @ifname can be loaded in @mode: free of other XDP
+ * programs, or ours in that mode. Changes nothing. */
+static int check_one(struct state *st, const char *ifname, __u32 ifindex, enum xdp_mode mode)
 {
 	char path[PATH_MAX];
 	enum xdp_mode used;
 	__u32 other;
-	int err;
 
-	*attached = false;
 	link_pin_path(st, ifindex, path, sizeof(path));
 	if (!access(path, F_OK)) {
 		used = attached_mode(ifindex);
 		if (mode != MODE_AUTO && mode != used)
 			return errorf(EXIT_USAGE, "%s is loaded in %s mode; run 'xdpfwd unload %s' first to change the mode",
 				      ifname, mode_name(used), ifname);
-	} else {
-		other = attached_prog_id(ifindex);
-		if (other)
-			return errorf(EXIT_USAGE, "%s already has an XDP program (id %u) that is not xdpfwd's; detach it first ('ip link set dev %s xdp off')",
-				      ifname, other, ifname);
+		return EXIT_OK;
+	}
+	other = attached_prog_id(ifindex);
+	if (other)
+		return errorf(EXIT_USAGE, "%s already has an XDP program (id %u) that is not xdpfwd's; detach it first ('ip link set dev %s xdp off')",
+			      ifname, other, ifname);
+	return EXIT_OK;
+}
+
+/* load_one - attach to one interface check_one accepted, or keep its
+ * attachment. Returns EXIT_OK, or an exit code after printing the error.
+ * *@attached is set when this call attached something (for rollback). */
+static int load_one(struct state *st, const char *ifname, __u32 ifindex,
+		    enum xdp_mode mode, bool *attached)
+{
+	char path[PATH_MAX];
+	enum xdp_mode used;
+	int err;
+
+	*attached = false;
+	link_pin_path(st, ifindex, path, sizeof(path));
+	if (access(path, F_OK)) {
 		err = xdp_attach(st, ifindex, ifname, mode, &used);
 		if (err)
 			return errorf(EXIT_FAIL, "cannot attach XDP to %s in %s mode: %s", ifname,
@@ -424,7 +438,75 @@ static void advise_egress(const __u32 *ifindexes, int n)
 
 static int usage_load(void)
 {
-	return errorf(EXIT_USAGE, "usage: xdpfwd load IFACE... [--mode native|generic]");
+	return errorf(EXIT_USAGE, "usage: xdpfwd load IFACE... [--mode native|generic] [--max-flows N]");
+}
+
+static int parse_max_flows(const char *s, __u32 *max_flows)
+{
+	unsigned long v;
+	char *end;
+
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (!isdigit((unsigned char)*s) || *end || errno || v < XDPFWD_MIN_FLOWS || v > XDPFWD_MAX_FLOWS)
+		return errorf(EXIT_USAGE, "invalid --max-flows '%s': give a number of connections from %d to %d",
+			      s, XDPFWD_MIN_FLOWS, XDPFWD_MAX_FLOWS);
+	*max_flows = v;
+	return EXIT_OK;
+}
+
+/* parse_load - load's arguments: interface names into @names (@n of them),
+ * the mode, and --max-flows (0 when not given). */
+static int parse_load(int argc, char **argv, char **names, int *n, enum xdp_mode *mode,
+		      __u32 *max_flows)
+{
+	int i, err;
+
+	for (i = 0; i < argc; i++) {
+		if (!strcmp(argv[i], "--mode") && i + 1 < argc) {
+			i++;
+			if (!strcmp(argv[i], "native"))
+				*mode = MODE_NATIVE;
+			else if (!strcmp(argv[i], "generic"))
+				*mode = MODE_GENERIC;
+			else
+				return errorf(EXIT_USAGE, "unknown mode '%s': use native or generic", argv[i]);
+		} else if (!strcmp(argv[i], "--max-flows") && i + 1 < argc) {
+			err = parse_max_flows(argv[++i], max_flows);
+			if (err)
+				return err;
+		} else if (argv[i][0] == '-' || *n == XDPFWD_MAX_IFACES) {
+			return usage_load();
+		} else {
+			names[(*n)++] = argv[i];
+		}
+	}
+	return *n ? EXIT_OK : usage_load();
+}
+
+/* fit_flow_table - resize the flow tables to @max_flows connections (0: keep
+ * them) when no interface is loaded, keeping the rules; refuse otherwise. */
+static int fit_flow_table(struct state *st, __u32 max_flows)
+{
+	__u32 loaded[XDPFWD_MAX_IFACES];
+	char names[256] = "", name[IF_NAMESIZE];
+	struct flow_capacity cap;
+	int n, i;
+
+	if (!max_flows || st->created)
+		return EXIT_OK;
+	if (state_flow_capacity(st, &cap))
+		return errorf(EXIT_FAIL, "cannot read the size of the connection table in %s", st->pin_dir);
+	if (cap.max_flows == max_flows)
+		return EXIT_OK;
+	n = loaded_ifindexes(st, loaded, XDPFWD_MAX_IFACES);
+	if (!n)
+		return state_resize(st, max_flows);
+	for (i = 0; i < n; i++)
+		if (if_indextoname(loaded[i], name) && strlen(names) + strlen(name) + 2 < sizeof(names))
+			strcat(strcat(names, " "), name);
+	return errorf(EXIT_USAGE, "the connection table holds %u connections and cannot be resized while interfaces are loaded: run 'xdpfwd unload%s' first (rules are kept), then load again with --max-flows %u ('xdpfwd unload --all' also works but removes the rules)",
+		      cap.max_flows, names, max_flows);
 }
 
 int do_load(int argc, char **argv)
@@ -432,6 +514,7 @@ int do_load(int argc, char **argv)
 	__u32 ifindexes[XDPFWD_MAX_IFACES];
 	bool attached[XDPFWD_MAX_IFACES] = {};
 	enum xdp_mode mode = MODE_AUTO;
+	__u32 max_flows = 0;
 	int n = 0, i, err;
 	struct state st;
 	char **names;
@@ -439,35 +522,20 @@ int do_load(int argc, char **argv)
 	names = calloc(argc + 1, sizeof(*names));
 	if (!names)
 		return errorf(EXIT_FAIL, "out of memory");
-	for (i = 0; i < argc; i++) {
-		if (!strcmp(argv[i], "--mode") && i + 1 < argc) {
-			i++;
-			if (!strcmp(argv[i], "native"))
-				mode = MODE_NATIVE;
-			else if (!strcmp(argv[i], "generic"))
-				mode = MODE_GENERIC;
-			else {
-				free(names);
-				return errorf(EXIT_USAGE, "unknown mode '%s': use native or generic", argv[i]);
-			}
-		} else if (argv[i][0] == '-' || n == XDPFWD_MAX_IFACES) {
-			free(names);
-			return usage_load();
-		} else {
-			names[n++] = argv[i];
-		}
-	}
-	if (!n) {
-		free(names);
-		return usage_load();
-	}
-	err = parse_ifaces(n, names, ifindexes);
+	err = parse_load(argc, argv, names, &n, &mode, &max_flows);
 	if (!err)
-		err = state_open(&st, STATE_CREATE);
+		err = parse_ifaces(n, names, ifindexes);
+	if (!err)
+		err = state_open_sized(&st, STATE_CREATE,
+				       max_flows ? max_flows : XDPFWD_DEFAULT_MAX_FLOWS);
 	if (err) {
 		free(names);
 		return err;
 	}
+	for (i = 0; i < n && !err; i++)
+		err = check_one(&st, names[i], ifindexes[i], mode);
+	if (!err)
+		err = fit_flow_table(&st, max_flows);
 	for (i = 0; i < n && !err; i++)
 		err = load_one(&st, names[i], ifindexes[i], mode, &attached[i]);
 	if (err) {
@@ -536,24 +604,6 @@ int do_unload(int argc, char **argv)
 	return err;
 }
 
-/* count_flows - connections in the table: one original-direction entry each. */
-static __u64 count_flows(int fd)
-{
-	struct xdpfwd_flow_key key, next;
-	struct xdpfwd_flow flow;
-	__u64 n = 0;
-	bool more;
-
-	more = !bpf_map_get_next_key(fd, NULL, &next);
-	while (more) {
-		key = next;
-		more = !bpf_map_get_next_key(fd, &key, &next);
-		if (!bpf_map_lookup_elem(fd, &key, &flow) && flow.dir == XDPFWD_DIR_ORIG)
-			n++;
-	}
-	return n;
-}
-
 static __u64 count_rules(int fd)
 {
 	struct xdpfwd_rule_key key, next;
@@ -569,7 +619,7 @@ static __u64 count_rules(int fd)
 	return n;
 }
 
-static void print_reasons(const struct state *st)
+void print_reasons(const struct state *st)
 {
 	static const char *const names[XDPFWD_R_MAX] = XDPFWD_REASON_NAMES;
 	int ncpus = libbpf_num_possible_cpus();
@@ -585,11 +635,27 @@ static void print_reasons(const struct state *st)
 		if (!bpf_map_lookup_elem(st->map_fd[MAP_REASONS], &r, vals))
 			for (c = 0; c < ncpus; c++)
 				sum += vals[c];
-		out_text("  %-18s", names[r]);
+		out_text("  %-20s", names[r]);
 		out_u64(names[r], "%llu\n", sum);
 	}
 	out_close_object();
 	free(vals);
+}
+
+/* print_flows - the live connections, and what the tables can hold. */
+static void print_flows(const struct state *st)
+{
+	struct flow_capacity cap = {};
+	__u64 flows = 0;
+
+	if (ct_count_valid(st, &flows, NULL))
+		warnf("cannot read the connection tables: the count is incomplete");
+	state_flow_capacity(st, &cap);
+	out_u64("flows", ", connections: %llu", flows);
+	out_u64("max_flows", " (room for %llu", cap.max_flows);
+	out_u64("max_new_flows", " + %llu unanswered", cap.max_new_flows);
+	out_u64("flow_table_bytes", NULL, cap.bytes);
+	out_text(", %.1f MiB)\n", cap.bytes / 1048576.0);
 }
 
 static void print_iface(__u32 ifindex)
@@ -629,6 +695,9 @@ int do_status(int argc, char **argv)
 		out_close_array();
 		out_u64("rules", NULL, 0);
 		out_u64("flows", NULL, 0);
+		out_u64("max_flows", NULL, 0);
+		out_u64("max_new_flows", NULL, 0);
+		out_u64("flow_table_bytes", NULL, 0);
 		out_close_object();
 		state_close(&st, false);
 		return EXIT_OK;
@@ -640,7 +709,7 @@ int do_status(int argc, char **argv)
 		print_iface(ifindexes[i]);
 	out_close_array();
 	out_u64("rules", "rules: %llu", count_rules(st.map_fd[MAP_RULES]));
-	out_u64("flows", ", connections: %llu\n", count_flows(st.map_fd[MAP_FLOWS]));
+	print_flows(&st);
 	print_reasons(&st);
 	out_close_object();
 	state_close(&st, false);

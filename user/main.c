@@ -12,19 +12,16 @@ const char *opt_pin_dir = XDPFWD_PIN_ROOT;
 
 static int do_help(int argc, char **argv);
 
-struct cmd {
-	const char *name;
-	int (*fn)(int argc, char **argv);
-};
-
 static const struct cmd cmds[] = {
 	{ "load", do_load },
 	{ "unload", do_unload },
 	{ "status", do_status },
 	{ "add", do_add },
 	{ "del", do_del },
+	{ "replace", do_replace },
 	{ "list", do_list },
 	{ "stats", do_stats },
+	{ "conntrack", do_conntrack },
 	{ "help", do_help },
 };
 
@@ -38,18 +35,27 @@ static int do_help(int argc, char **argv)
 	       "internal address and port and forwarded; replies are translated back.\n"
 	       "\n"
 	       "Commands:\n"
-	       "  load IFACE... [--mode native|generic]\n"
+	       "  load IFACE... [--mode native|generic] [--max-flows N]\n"
 	       "        attach to the interfaces (idempotent); replies the kernel forwards out\n"
-	       "        of them are translated by a TC egress program\n"
+	       "        of them are translated by a TC egress program. --max-flows N sizes the\n"
+	       "        connection table (default %d, from %d to %d; 'status' shows\n"
+	       "        its memory); it changes only while no interface is loaded, keeping rules\n"
 	       "  unload IFACE... | unload --all\n"
 	       "        detach; --all also removes every rule, connection and pin\n"
 	       "  status                          interfaces, modes, rule and connection counts\n"
 	       "  add PROTO [EXT_ADDR:]EXT_PORT INT_ADDR:INT_PORT [--name NAME]\n"
 	       "        PROTO is tcp or udp; without EXT_ADDR the rule serves this host's own\n"
 	       "        addresses on the interface a packet arrives on\n"
+	       "  replace PROTO [EXT_ADDR:]EXT_PORT INT_ADDR:INT_PORT [--name NAME]\n"
+	       "        give an existing rule a new backend: new connections go there, open\n"
+	       "        ones stay with the old backend until they end\n"
 	       "  del PROTO [EXT_ADDR:]EXT_PORT | del --name NAME\n"
+	       "        delete a rule and end its connections\n"
 	       "  list                            the rules\n"
-	       "  stats                           per-rule packets and bytes, both directions\n"
+	       "  stats                           per rule: live connections, packets and bytes\n"
+	       "                                  both ways; then packets by outcome\n"
+	       "  conntrack [list|flush|timeout] ...\n"
+	       "        the tracked connections; see 'xdpfwd conntrack help'\n"
 	       "  help                            this text\n"
 	       "\n"
 	       "Options:\n"
@@ -61,30 +67,31 @@ static int do_help(int argc, char **argv)
 	       "Exit status: 0 success; 1 runtime failure (the system refused); 2 bad usage or\n"
 	       "a request that does not fit the state (unknown interface, duplicate or missing\n"
 	       "rule). A command that fails changes nothing.\n",
-	       XDPFWD_PIN_ROOT);
+	       XDPFWD_DEFAULT_MAX_FLOWS, XDPFWD_MIN_FLOWS, XDPFWD_MAX_FLOWS, XDPFWD_PIN_ROOT);
 	return EXIT_OK;
 }
 
-/* find_cmd - the command @name is a prefix of, if exactly one. */
-static const struct cmd *find_cmd(const char *name, int *err)
+const struct cmd *cmd_find(const struct cmd *table, size_t n, const char *name,
+			   const char *parent, int *err)
 {
 	const struct cmd *found = NULL;
 	size_t i;
 
-	for (i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
-		if (!strcmp(cmds[i].name, name))
-			return &cmds[i];
-		if (!strncmp(cmds[i].name, name, strlen(name))) {
+	for (i = 0; i < n; i++) {
+		if (!strcmp(table[i].name, name))
+			return &table[i];
+		if (!strncmp(table[i].name, name, strlen(name))) {
 			if (found) {
-				*err = errorf(EXIT_USAGE, "ambiguous command '%s': %s or %s?", name,
-					      found->name, cmds[i].name);
+				*err = errorf(EXIT_USAGE, "ambiguous %s%scommand '%s': %s or %s?",
+					      parent, *parent ? " " : "", name, found->name, table[i].name);
 				return NULL;
 			}
-			found = &cmds[i];
+			found = &table[i];
 		}
 	}
 	if (!found)
-		*err = errorf(EXIT_USAGE, "unknown command '%s'; see 'xdpfwd help'", name);
+		*err = errorf(EXIT_USAGE, "unknown %s%scommand '%s'; see 'xdpfwd %s%shelp'", parent,
+			      *parent ? " " : "", name, parent, *parent ? " " : "");
 	return found;
 }
 
@@ -124,7 +131,7 @@ int main(int argc, char **argv)
 		do_help(0, NULL);
 		return EXIT_USAGE;
 	}
-	cmd = find_cmd(argv[i], &err);
+	cmd = cmd_find(cmds, sizeof(cmds) / sizeof(cmds[0]), argv[i], "", &err);
 	if (cmd)
 		err = cmd->fn(argc - i - 1, argv + i + 1);
 	out_finish();

@@ -15,11 +15,6 @@
 #include "netlink.h"
 #include "output.h"
 
-struct rule_entry {
-	struct xdpfwd_rule_key key;
-	struct xdpfwd_rule rule;
-};
-
 const char *addr_str(__u32 addr, char *buf)
 {
 	return inet_ntop(AF_INET, &addr, buf, INET_ADDRSTRLEN);
@@ -37,9 +32,7 @@ static int by_id(const void *a, const void *b)
 	return (x->rule.id > y->rule.id) - (x->rule.id < y->rule.id);
 }
 
-/* read_rules - every rule, in the order they were given ids.
- * Returns the count (entries in *@out, to free) or -errno. */
-static int read_rules(int fd, struct rule_entry **out)
+int rules_read(int fd, struct rule_entry **out)
 {
 	struct rule_entry *v = calloc(XDPFWD_MAX_RULES, sizeof(*v));
 	struct xdpfwd_rule_key key, next;
@@ -187,7 +180,7 @@ void rules_release_neighbours(struct state *st)
 	struct rule_entry *rules;
 	int n, i;
 
-	n = read_rules(st->map_fd[MAP_RULES], &rules);
+	n = rules_read(st->map_fd[MAP_RULES], &rules);
 	if (n < 0)
 		return;
 	for (i = 0; i < n; i++)
@@ -227,39 +220,64 @@ static int zero_stats(int fd, __u32 id)
 	return err;
 }
 
-/* purge_flows - remove every connection of rule @id, both directions. */
-static void purge_flows(int fd, __u32 id)
+/* manage_neighbour - have the kernel keep @addr's next hop resolved, so the
+ * datapath finds it; tell the user when it cannot. */
+static void manage_neighbour(__u32 addr)
 {
-	struct xdpfwd_flow_key key, next, *doomed = NULL;
-	struct xdpfwd_flow flow;
-	size_t n = 0, cap = 0, i;
-	bool more;
+	__u32 ifindex, nexthop;
+	char a[INET_ADDRSTRLEN];
 
-	more = !bpf_map_get_next_key(fd, NULL, &next);
-	while (more) {
-		key = next;
-		more = !bpf_map_get_next_key(fd, &key, &next);
-		if (bpf_map_lookup_elem(fd, &key, &flow) || flow.rule_id != id)
-			continue;
-		if (n == cap) {
-			struct xdpfwd_flow_key *grown;
-
-			cap = cap ? 2 * cap : 256;
-			grown = realloc(doomed, cap * sizeof(*doomed));
-			if (!grown)
-				break;
-			doomed = grown;
-		}
-		doomed[n++] = key;
-	}
-	for (i = 0; i < n; i++)
-		bpf_map_delete_elem(fd, &doomed[i]);
-	free(doomed);
+	if (!backend_neighbour(addr, &ifindex, &nexthop))
+		warnf("no route to %s from here: its packets will be handed to the kernel",
+		      addr_str(addr, a));
+	else if (nl_neigh_manage(ifindex, nexthop))
+		warnf("cannot ask the kernel to keep %s resolved; the first packets may take the kernel path",
+		      addr_str(nexthop, a));
 }
 
-static int usage_add(void)
+/* parse_rule - "PROTO [EXT_ADDR:]EXT_PORT INT_ADDR:INT_PORT [--name NAME]",
+ * as add and replace take it. *@name is NULL without --name. */
+static int parse_rule(int argc, char **argv, const char *cmd, struct xdpfwd_rule_key *key,
+		      struct xdpfwd_rule *rule, const char **name)
 {
-	return errorf(EXIT_USAGE, "usage: xdpfwd add PROTO [EXT_ADDR:]EXT_PORT INT_ADDR:INT_PORT [--name NAME]");
+	int err;
+
+	*name = NULL;
+	if (argc == 5 && !strcmp(argv[3], "--name"))
+		*name = argv[4];
+	else if (argc != 3)
+		return errorf(EXIT_USAGE, "usage: xdpfwd %s PROTO [EXT_ADDR:]EXT_PORT INT_ADDR:INT_PORT [--name NAME]",
+			      cmd);
+	err = parse_proto(argv[0], &key->proto);
+	if (!err)
+		err = parse_endpoint(argv[1], "external", true, &key->ext_addr, &key->ext_port);
+	if (!err)
+		err = parse_endpoint(argv[2], "internal", false, &rule->int_addr, &rule->int_port);
+	if (!err && *name)
+		err = check_name(*name);
+	return err;
+}
+
+/* find_rule - the index in @rules of the rule for @key, or -1. */
+static int find_rule(const struct rule_entry *rules, int n, const struct xdpfwd_rule_key *key)
+{
+	int i;
+
+	for (i = 0; i < n; i++)
+		if (!memcmp(&rules[i].key, key, sizeof(*key)))
+			return i;
+	return -1;
+}
+
+/* name_taken - whether a rule other than @rules[@except] is named @name. */
+static bool name_taken(const struct rule_entry *rules, int n, int except, const char *name)
+{
+	int i;
+
+	for (i = 0; i < n; i++)
+		if (i != except && !strcmp(rules[i].rule.name, name))
+			return true;
+	return false;
 }
 
 int do_add(int argc, char **argv)
@@ -267,23 +285,11 @@ int do_add(int argc, char **argv)
 	struct rule_entry *rules = NULL;
 	struct xdpfwd_rule_key key = {};
 	struct xdpfwd_rule rule = {};
-	__u32 ifindex, nexthop;
-	const char *name = NULL;
-	char a[INET_ADDRSTRLEN];
+	const char *name;
 	struct state st;
 	int err, n, i, id;
 
-	if (argc == 5 && !strcmp(argv[3], "--name"))
-		name = argv[4];
-	else if (argc != 3)
-		return usage_add();
-	err = parse_proto(argv[0], &key.proto);
-	if (!err)
-		err = parse_endpoint(argv[1], "external", true, &key.ext_addr, &key.ext_port);
-	if (!err)
-		err = parse_endpoint(argv[2], "internal", false, &rule.int_addr, &rule.int_port);
-	if (!err && name)
-		err = check_name(name);
+	err = parse_rule(argc, argv, "add", &key, &rule, &name);
 	if (err)
 		return err;
 	if (name)
@@ -294,22 +300,21 @@ int do_add(int argc, char **argv)
 	err = state_open(&st, STATE_CREATE);
 	if (err)
 		return err;
-	n = read_rules(st.map_fd[MAP_RULES], &rules);
+	n = rules_read(st.map_fd[MAP_RULES], &rules);
 	if (n < 0) {
 		err = errorf(EXIT_FAIL, "cannot read rules: %s", strerror(-n));
 		goto out;
 	}
-	for (i = 0; i < n; i++) {
-		if (!memcmp(&rules[i].key, &key, sizeof(key))) {
-			err = errorf(EXIT_USAGE, "a rule for %s %s exists already ('%s'); delete it first",
-				     argv[0], argv[1], rules[i].rule.name);
-			goto out;
-		}
-		if (!strcmp(rules[i].rule.name, rule.name)) {
-			err = errorf(EXIT_USAGE, "a rule named '%s' exists already; choose another --name",
-				     rule.name);
-			goto out;
-		}
+	i = find_rule(rules, n, &key);
+	if (i >= 0) {
+		err = errorf(EXIT_USAGE, "a rule for %s %s exists already ('%s'); delete it first, or change its backend with 'xdpfwd replace'",
+			     argv[0], argv[1], rules[i].rule.name);
+		goto out;
+	}
+	if (name_taken(rules, n, -1, rule.name)) {
+		err = errorf(EXIT_USAGE, "a rule named '%s' exists already; choose another --name",
+			     rule.name);
+		goto out;
 	}
 	id = free_rule_id(rules, n);
 	if (id < 0) {
@@ -317,22 +322,70 @@ int do_add(int argc, char **argv)
 		goto out;
 	}
 	rule.id = id;
-	err = zero_stats(st.map_fd[MAP_RULE_STATS], rule.id);
+	/* Connections of an earlier rule with this id carry an older gen. */
+	err = bpf_map_lookup_elem(st.map_fd[MAP_RULE_GENS], &rule.id, &rule.gen) ? -errno : 0;
+	if (!err)
+		err = zero_stats(st.map_fd[MAP_RULE_STATS], rule.id);
 	if (!err && bpf_map_update_elem(st.map_fd[MAP_RULES], &key, &rule, BPF_NOEXIST))
 		err = -errno;
 	if (err) {
 		err = errorf(EXIT_FAIL, "cannot add the rule: %s", strerror(-err));
 		goto out;
 	}
-	if (!backend_neighbour(rule.int_addr, &ifindex, &nexthop))
-		warnf("no route to %s from here: its packets will be handed to the kernel",
-		      addr_str(rule.int_addr, a));
-	else if (nl_neigh_manage(ifindex, nexthop))
-		warnf("cannot ask the kernel to keep %s resolved; the first packets may take the kernel path",
-		      addr_str(nexthop, a));
+	manage_neighbour(rule.int_addr);
 	if (!iface_loaded_count(&st))
 		warnf("no interface is loaded yet: run 'xdpfwd load IFACE' to start forwarding");
 	err = iface_refresh_maps(&st);
+out:
+	free(rules);
+	state_close(&st, err);
+	return err;
+}
+
+/* do_replace - point an existing rule at a new backend. The rule keeps its
+ * id and generation, so its connections keep their backend until they end;
+ * only new connections go to the new one. */
+int do_replace(int argc, char **argv)
+{
+	struct rule_entry *rules = NULL;
+	struct xdpfwd_rule_key key = {};
+	struct xdpfwd_rule rule = {}, old;
+	const char *name;
+	struct state st;
+	int err, n, i;
+
+	err = parse_rule(argc, argv, "replace", &key, &rule, &name);
+	if (err)
+		return err;
+	err = state_open(&st, STATE_CHANGE);
+	if (err)
+		return err;
+	n = rules_read(st.map_fd[MAP_RULES], &rules);
+	if (n < 0) {
+		err = errorf(EXIT_FAIL, "cannot read rules: %s", strerror(-n));
+		goto out;
+	}
+	i = find_rule(rules, n, &key);
+	if (i < 0) {
+		err = errorf(EXIT_USAGE, "no rule for %s %s to replace (see 'xdpfwd list'; 'xdpfwd add' makes one)",
+			     argv[0], argv[1]);
+		goto out;
+	}
+	if (name && name_taken(rules, n, i, name)) {
+		err = errorf(EXIT_USAGE, "a rule named '%s' exists already; choose another --name", name);
+		goto out;
+	}
+	old = rules[i].rule;
+	rules[i].rule.int_addr = rule.int_addr;
+	rules[i].rule.int_port = rule.int_port;
+	if (name)
+		snprintf(rules[i].rule.name, sizeof(rules[i].rule.name), "%s", name);
+	if (bpf_map_update_elem(st.map_fd[MAP_RULES], &key, &rules[i].rule, BPF_EXIST)) {
+		err = errorf(EXIT_FAIL, "cannot replace the rule: %s", strerror(errno));
+		goto out;
+	}
+	manage_neighbour(rule.int_addr);
+	release_neighbour(old.int_addr, rules, n);
 out:
 	free(rules);
 	state_close(&st, err);
@@ -344,10 +397,33 @@ static int usage_del(void)
 	return errorf(EXIT_USAGE, "usage: xdpfwd del PROTO [EXT_ADDR:]EXT_PORT | xdpfwd del --name NAME");
 }
 
+/* end_connections - make every connection of rule @id dead to the datapath
+ * at once (a new generation), then remove their entries. */
+static void end_connections(struct state *st, __u32 id)
+{
+	int fd = st->map_fd[MAP_RULE_GENS];
+	__u64 removed;
+	__u32 gen;
+	int err;
+
+	err = bpf_map_lookup_elem(fd, &id, &gen);
+	if (!err) {
+		gen++;
+		err = bpf_map_update_elem(fd, &id, &gen, BPF_ANY);
+	}
+	if (err)
+		warnf("cannot end the rule's connections at once (%s); they end as they are removed",
+		      strerror(-err));
+	err = ct_purge(st, id, &removed);
+	if (err)
+		warnf("cannot remove all the rule's connections (%s); the datapath drops them as it meets them",
+		      strerror(-err));
+}
+
 int do_del(int argc, char **argv)
 {
 	struct xdpfwd_rule_key key = {};
-	struct rule_entry *rules = NULL;
+	struct rule_entry *rules = NULL, gone;
 	const char *name = NULL;
 	int err, n, i, found = -1;
 	struct state st;
@@ -367,7 +443,7 @@ int do_del(int argc, char **argv)
 	err = state_open(&st, STATE_CHANGE);
 	if (err)
 		return err;
-	n = read_rules(st.map_fd[MAP_RULES], &rules);
+	n = rules_read(st.map_fd[MAP_RULES], &rules);
 	if (n < 0) {
 		err = errorf(EXIT_FAIL, "cannot read rules: %s", strerror(-n));
 		goto out;
@@ -383,14 +459,15 @@ int do_del(int argc, char **argv)
 			err = errorf(EXIT_USAGE, "no rule for %s %s (see 'xdpfwd list')", argv[0], argv[1]);
 		goto out;
 	}
-	if (bpf_map_delete_elem(st.map_fd[MAP_RULES], &rules[found].key)) {
+	gone = rules[found];
+	if (bpf_map_delete_elem(st.map_fd[MAP_RULES], &gone.key)) {
 		err = errorf(EXIT_FAIL, "cannot delete the rule: %s", strerror(errno));
 		goto out;
 	}
-	/* New connections stop at the rule; existing ones stop here. */
-	purge_flows(st.map_fd[MAP_FLOWS], rules[found].rule.id);
+	/* New connections stop at the rule, existing ones here. */
+	end_connections(&st, gone.rule.id);
 	rules[found] = rules[--n];
-	release_neighbour(rules[n].rule.int_addr, rules, n);
+	release_neighbour(gone.rule.int_addr, rules, n);
 out:
 	free(rules);
 	state_close(&st, err);
@@ -416,54 +493,83 @@ static void print_rule(const struct rule_entry *r)
 	out_text("%-21s -> %-21s", ext, in);
 }
 
-/* show_rules - the list, with counters when @stats. */
+/* print_counters - a rule's live connections and its traffic, summed over
+ * the CPUs (@percpu is room for their copies). */
+static void print_counters(const struct state *st, __u32 id, __u64 flows,
+			   struct xdpfwd_rule_stats *percpu)
+{
+	int ncpus = libbpf_num_possible_cpus();
+	struct xdpfwd_rule_stats sum = {};
+	int c;
+
+	if (!bpf_map_lookup_elem(st->map_fd[MAP_RULE_STATS], &id, percpu))
+		for (c = 0; c < ncpus; c++) {
+			sum.orig_packets += percpu[c].orig_packets;
+			sum.orig_bytes += percpu[c].orig_bytes;
+			sum.reply_packets += percpu[c].reply_packets;
+			sum.reply_bytes += percpu[c].reply_bytes;
+		}
+	out_u64("flows", " %7llu", flows);
+	out_u64("orig_packets", " %11llu", sum.orig_packets);
+	out_u64("orig_bytes", " %12llu", sum.orig_bytes);
+	out_u64("reply_packets", " %11llu", sum.reply_packets);
+	out_u64("reply_bytes", " %12llu", sum.reply_bytes);
+}
+
+/* show_rules - the list; with @stats, each rule's connections and
+ * counters, then the reason counters. */
 static int show_rules(int argc, bool stats)
 {
 	int ncpus = libbpf_num_possible_cpus();
 	struct xdpfwd_rule_stats *percpu = NULL;
 	struct rule_entry *rules = NULL;
+	__u64 *flows = NULL, total;
 	struct state st;
-	int err, n = 0, i, c;
+	int err, n = 0, i;
 
 	if (argc)
 		return errorf(EXIT_USAGE, "usage: xdpfwd %s", stats ? "stats" : "list");
 	err = state_open(&st, STATE_READ);
 	if (err)
 		return err;
+	percpu = calloc(ncpus > 0 ? ncpus : 1, sizeof(*percpu));
+	flows = calloc(XDPFWD_MAX_RULES, sizeof(*flows));
+	if (!percpu || !flows) {
+		err = errorf(EXIT_FAIL, "out of memory");
+		goto out;
+	}
 	if (state_exists(&st)) {
-		n = read_rules(st.map_fd[MAP_RULES], &rules);
-		percpu = calloc(ncpus > 0 ? ncpus : 1, sizeof(*percpu));
-		if (n < 0 || !percpu) {
-			err = errorf(EXIT_FAIL, "cannot read rules: %s", strerror(n < 0 ? -n : ENOMEM));
+		n = rules_read(st.map_fd[MAP_RULES], &rules);
+		if (n < 0) {
+			err = errorf(EXIT_FAIL, "cannot read rules: %s", strerror(-n));
 			goto out;
 		}
+		if (stats && ct_count_valid(&st, &total, flows))
+			warnf("cannot read the connection tables: connection counts are incomplete");
 	}
 	out_text("%-20s %-5s %-21s    %-21s%s\n", "NAME", "PROTO", "EXTERNAL", "INTERNAL",
-		 stats ? "   ORIG_PKTS   ORIG_BYTES  REPLY_PKTS  REPLY_BYTES" : "");
-	out_open_array(NULL);
+		 stats ? "   FLOWS   ORIG_PKTS   ORIG_BYTES  REPLY_PKTS  REPLY_BYTES" : "");
+	if (stats)
+		out_open_object(NULL);
+	out_open_array(stats ? "rules" : NULL);
 	for (i = 0; i < n; i++) {
-		struct xdpfwd_rule_stats sum = {};
-
 		out_open_object(NULL);
 		print_rule(&rules[i]);
-		if (stats) {
-			if (!bpf_map_lookup_elem(st.map_fd[MAP_RULE_STATS], &rules[i].rule.id, percpu))
-				for (c = 0; c < ncpus; c++) {
-					sum.orig_packets += percpu[c].orig_packets;
-					sum.orig_bytes += percpu[c].orig_bytes;
-					sum.reply_packets += percpu[c].reply_packets;
-					sum.reply_bytes += percpu[c].reply_bytes;
-				}
-			out_u64("orig_packets", " %11llu", sum.orig_packets);
-			out_u64("orig_bytes", " %12llu", sum.orig_bytes);
-			out_u64("reply_packets", " %11llu", sum.reply_packets);
-			out_u64("reply_bytes", " %12llu", sum.reply_bytes);
-		}
+		if (stats)
+			print_counters(&st, rules[i].rule.id,
+				       rules[i].rule.id < XDPFWD_MAX_RULES ? flows[rules[i].rule.id] : 0,
+				       percpu);
 		out_text("\n");
 		out_close_object();
 	}
 	out_close_array();
+	if (stats) {
+		out_text("\n");
+		print_reasons(&st);
+		out_close_object();
+	}
 out:
+	free(flows);
 	free(percpu);
 	free(rules);
 	state_close(&st, false);

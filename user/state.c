@@ -24,7 +24,11 @@
 static const char *const map_names[MAP_COUNT] = {
 	[MAP_RULES] = "rules",
 	[MAP_RULE_STATS] = "rule_stats",
+	[MAP_RULE_GENS] = "rule_gens",
 	[MAP_FLOWS] = "flows",
+	[MAP_FLOWS_NEW] = "flows_new",
+	[MAP_FRAGS] = "frags",
+	[MAP_CONFIG] = "config",
 	[MAP_LOCAL_ADDRS] = "local_addrs",
 	[MAP_TX_PORTS] = "tx_ports",
 	[MAP_REASONS] = "reasons",
@@ -90,37 +94,89 @@ static int ensure_bpffs(const char *pin_dir)
 	return EXIT_OK;
 }
 
-/* load_objects - load the embedded BPF object, creating and pinning its maps
- * (or reusing pinned ones) and pinning its programs. */
-static int load_objects(struct state *st)
+/* pin_replacing - pin object @fd as @name in the state, replacing what was
+ * pinned there. */
+static int pin_replacing(struct state *st, const char *name, int fd)
+{
+	char path[PATH_MAX];
+
+	state_path(st, path, sizeof(path), name);
+	if (unlink(path) && errno != ENOENT)
+		return errorf(EXIT_FAIL, "cannot replace %s: %s", path, strerror(errno));
+	if (bpf_obj_pin(fd, path))
+		return errorf(EXIT_FAIL, "cannot pin %s: %s", path, strerror(errno));
+	return EXIT_OK;
+}
+
+/* keep_maps - have @obj use the state's open maps, except the flow tables,
+ * which it makes anew and leaves unpinned. By fd, not by pin: libbpf 1.1
+ * refuses to reuse a pinned devmap (the kernel adds a flag to it). */
+static int keep_maps(struct state *st, struct bpf_object *obj)
+{
+	struct bpf_map *map;
+	int err, i;
+
+	bpf_object__for_each_map(map, obj) {
+		err = bpf_map__set_pin_path(map, NULL);
+		for (i = 0; i < MAP_COUNT && !err; i++)
+			if (i != MAP_FLOWS && i != MAP_FLOWS_NEW &&
+			    !strcmp(bpf_map__name(map), map_names[i]))
+				err = bpf_map__reuse_fd(map, st->map_fd[i]);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+/* load_objects - load the embedded BPF object with flow tables for
+ * @max_flows connections, pinning its maps and programs in the new state.
+ * With @new_tables, the state exists: the object takes its maps but for the
+ * flow tables, which are made anew and replace the pinned ones only once
+ * the programs have loaded, so that a refusal leaves the state as it was. */
+static int load_objects(struct state *st, __u32 max_flows, bool new_tables)
 {
 	LIBBPF_OPTS(bpf_object_open_opts, opts, .pin_root_path = st->pin_dir);
 	struct bpf_program *progs[3];
+	struct bpf_map *tables[2];
 	struct xdpfwd_bpf *skel;
-	char path[PATH_MAX];
 	int err, i;
 
 	skel = xdpfwd_bpf__open_opts(&opts);
 	if (!skel)
 		return errorf(EXIT_FAIL, "cannot open the embedded BPF object: %s", strerror(errno));
-	err = xdpfwd_bpf__load(skel);
+	tables[0] = skel->maps.flows;
+	tables[1] = skel->maps.flows_new;
+	err = bpf_map__set_max_entries(tables[0], 2 * max_flows);
+	if (!err)
+		err = bpf_map__set_max_entries(tables[1], 2 * XDPFWD_NEW_FLOWS(max_flows));
+	if (!err && new_tables)
+		err = keep_maps(st, skel->obj);
+	if (!err)
+		err = xdpfwd_bpf__load(skel);
 	if (err) {
 		xdpfwd_bpf__destroy(skel);
 		return errorf(EXIT_FAIL, "the kernel refused the BPF programs: %s%s (the verifier log, if any, is above)",
 			      strerror(-err), permission_hint(-err));
 	}
+	for (i = 0; i < 2 && !err && new_tables; i++)
+		err = pin_replacing(st, bpf_map__name(tables[i]), bpf_map__fd(tables[i]));
 	progs[0] = skel->progs.xdpfwd_native;
 	progs[1] = skel->progs.xdpfwd_generic;
 	progs[2] = skel->progs.xdpfwd_tc_egress;
-	for (i = 0; i < 3; i++) {
-		state_path(st, path, sizeof(path), prog_pins[i]);
-		err = bpf_program__pin(progs[i], path);
-		if (err) {
-			xdpfwd_bpf__destroy(skel);
-			return errorf(EXIT_FAIL, "cannot pin %s: %s", path, strerror(-err));
-		}
-	}
+	for (i = 0; i < 3 && !err; i++)
+		err = pin_replacing(st, prog_pins[i], bpf_program__fd(progs[i]));
 	xdpfwd_bpf__destroy(skel);
+	return err;
+}
+
+/* write_default_config - the timeouts a new state starts with. */
+static int write_default_config(struct state *st)
+{
+	struct xdpfwd_config cfg = { .timeout = XDPFWD_CT_DEFAULT_TIMEOUTS };
+	__u32 zero = 0;
+
+	if (bpf_map_update_elem(st->map_fd[MAP_CONFIG], &zero, &cfg, BPF_ANY))
+		return errorf(EXIT_FAIL, "cannot write the connection timeouts: %s", strerror(errno));
 	return EXIT_OK;
 }
 
@@ -148,6 +204,11 @@ int state_prog_fd(const struct state *st, const char *pin_name)
 }
 
 int state_open(struct state *st, enum state_open how)
+{
+	return state_open_sized(st, how, XDPFWD_DEFAULT_MAX_FLOWS);
+}
+
+int state_open_sized(struct state *st, enum state_open how, __u32 max_flows)
 {
 	char path[PATH_MAX];
 	int err, i;
@@ -186,25 +247,83 @@ int state_open(struct state *st, enum state_open how)
 				return EXIT_OK;
 			return errorf(EXIT_USAGE, "xdpfwd is not loaded; run 'xdpfwd load IFACE' first");
 		}
-		err = load_objects(st);
+		err = load_objects(st, max_flows, false);
 		if (err) {
 			state_destroy(st);
 			return err;
 		}
 		st->created = true;
 	}
-	return open_maps(st);
+	err = open_maps(st);
+	if (!err && st->created)
+		err = write_default_config(st);
+	if (err && st->created)
+		state_destroy(st);
+	return err;
+}
+
+/* close_maps - so that open_maps can open the pins afresh. */
+static void close_maps(struct state *st)
+{
+	int i;
+
+	for (i = 0; i < MAP_COUNT; i++) {
+		if (st->map_fd[i] >= 0)
+			close(st->map_fd[i]);
+		st->map_fd[i] = -1;
+	}
+}
+
+int state_resize(struct state *st, __u32 max_flows)
+{
+	int err = load_objects(st, max_flows, true);
+
+	close_maps(st);
+	return err ? err : open_maps(st);
+}
+
+/* map_memlock - the memory the kernel charges for map @fd (fdinfo). */
+static __u64 map_memlock(int fd)
+{
+	unsigned long long bytes = 0;
+	char path[64], line[128];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
+	f = fopen(path, "r");
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "memlock: %llu", &bytes) == 1)
+			break;
+	fclose(f);
+	return bytes;
+}
+
+/* map_max_entries - the size of map @fd, or 0. */
+static __u32 map_max_entries(int fd)
+{
+	struct bpf_map_info info = {};
+	__u32 len = sizeof(info);
+
+	return bpf_obj_get_info_by_fd(fd, &info, &len) ? 0 : info.max_entries;
+}
+
+int state_flow_capacity(const struct state *st, struct flow_capacity *cap)
+{
+	int fd = st->map_fd[MAP_FLOWS], fd_new = st->map_fd[MAP_FLOWS_NEW];
+
+	cap->max_flows = map_max_entries(fd) / 2;
+	cap->max_new_flows = map_max_entries(fd_new) / 2;
+	cap->bytes = map_memlock(fd) + map_memlock(fd_new);
+	return cap->max_flows && cap->max_new_flows ? 0 : -EIO;
 }
 
 void state_close(struct state *st, bool failed)
 {
-	int i;
-
 	if (failed && st->created)
 		state_destroy(st);
-	for (i = 0; i < MAP_COUNT; i++)
-		if (st->map_fd[i] >= 0)
-			close(st->map_fd[i]);
+	close_maps(st);
 	if (st->lock_fd >= 0)
 		close(st->lock_fd);
 	st->lock_fd = -1;

@@ -5,6 +5,7 @@
 #define XDPFWD_CLI_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <linux/types.h>
 #include "xdpfwd.h"
 
@@ -17,11 +18,22 @@ enum {
 enum state_map {
 	MAP_RULES,
 	MAP_RULE_STATS,
+	MAP_RULE_GENS,
 	MAP_FLOWS,
+	MAP_FLOWS_NEW,
+	MAP_FRAGS,
+	MAP_CONFIG,
 	MAP_LOCAL_ADDRS,
 	MAP_TX_PORTS,
 	MAP_REASONS,
 	MAP_COUNT,
+};
+
+/* The flow tables, as the kernel made them. */
+struct flow_capacity {
+	__u32 max_flows;	/* connections the established table holds */
+	__u32 max_new_flows;	/* connections the not-yet-answered table holds */
+	__u64 bytes;		/* memory both take, as the kernel counts it */
 };
 
 /* The pinned state under the pin folder, and the lock that serialises
@@ -33,6 +45,17 @@ struct state {
 	bool created;		/* this invocation created the state */
 };
 
+/* A command or subcommand: matched by unambiguous prefix. */
+struct cmd {
+	const char *name;
+	int (*fn)(int argc, char **argv);
+};
+/* cmd_find - the one of @n @cmds that @name names or is a prefix of; NULL
+ * after printing the error. @parent names the command they belong to ("" at
+ * the top), for the error. */
+const struct cmd *cmd_find(const struct cmd *cmds, size_t n, const char *name,
+			   const char *parent, int *err);
+
 /* Global options, set by main(). */
 extern const char *opt_pin_dir;
 
@@ -43,8 +66,16 @@ enum state_open {
 	STATE_CREATE,		/* exclusive lock; create the state if absent */
 };
 /* Returns EXIT_OK, or an exit code after printing the error. With STATE_READ
- * and no state, returns EXIT_OK with st->map_fd[] all -1. */
+ * and no state, returns EXIT_OK with st->map_fd[] all -1. STATE_CREATE sizes
+ * new flow tables for XDPFWD_DEFAULT_MAX_FLOWS connections. */
 int state_open(struct state *st, enum state_open how);
+/* state_open, sizing new flow tables for @max_flows connections. */
+int state_open_sized(struct state *st, enum state_open how, __u32 max_flows);
+/* Replaces the flow tables and programs with ones for @max_flows connections,
+ * keeping every other map as it is (rules, ids, generations, counters).
+ * Connections are lost; no interface may be loaded. */
+int state_resize(struct state *st, __u32 max_flows);
+int state_flow_capacity(const struct state *st, struct flow_capacity *cap);
 /* Releases fds and lock; with @failed, removes state this invocation created. */
 void state_close(struct state *st, bool failed);
 /* Removes every pin and the folder; links and programs go with them. */
@@ -56,8 +87,18 @@ int state_prog_fd(const struct state *st, const char *pin_name);
 /* iface.c: per-interface attachment, and the maps that follow interfaces. */
 int iface_refresh_maps(struct state *st);
 int iface_loaded_count(const struct state *st);
+/* The per-reason packet counters, as the "reasons" object. */
+void print_reasons(const struct state *st);
 
-/* rule.c: let the kernel stop keeping the rules' backends resolved. */
+/* rule.c */
+struct rule_entry {
+	struct xdpfwd_rule_key key;
+	struct xdpfwd_rule rule;
+};
+/* rules_read - every rule, in the order of their ids. Returns the count
+ * (entries in *@out, to free) or -errno. */
+int rules_read(int fd, struct rule_entry **out);
+/* Let the kernel stop keeping the rules' backends resolved. */
 void rules_release_neighbours(struct state *st);
 
 /* Commands. */
@@ -68,6 +109,26 @@ int do_add(int argc, char **argv);
 int do_del(int argc, char **argv);
 int do_list(int argc, char **argv);
 int do_stats(int argc, char **argv);
+int do_replace(int argc, char **argv);
+int do_conntrack(int argc, char **argv);
+
+/* conntrack.c: the connection tables. A connection is valid (alive) when its
+ * original-direction entry is of the rule's current generation and has not
+ * been idle longer than its state's timeout. */
+struct ct_view {
+	__u64 now_ns;				/* CLOCK_MONOTONIC */
+	__u32 timeout[XDPFWD_CT_STATE_MAX];	/* seconds, defaults filled in */
+	__u32 gens[XDPFWD_MAX_RULES];		/* rule_gens */
+};
+int ct_view_read(const struct state *st, struct ct_view *view);
+bool ct_valid(const struct ct_view *view, const struct xdpfwd_flow *flow);
+/* ct_count_valid - valid connections in both tables, in total and (when
+ * @per_rule, XDPFWD_MAX_RULES long) by rule id. Returns 0 or -errno. */
+int ct_count_valid(const struct state *st, __u64 *total, __u64 *per_rule);
+/* ct_purge - delete both entries of every connection of rule @rule_id (all
+ * when negative), valid or not, from both tables; *@removed counts the valid
+ * ones. Returns 0 or -errno. */
+int ct_purge(const struct state *st, long rule_id, __u64 *removed);
 
 /* Text forms of addresses and protocols, for printing. */
 const char *addr_str(__u32 addr, char *buf);

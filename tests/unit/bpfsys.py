@@ -1,7 +1,8 @@
 """Minimal bpf(2) and setns(2) access through ctypes, for the unit tests.
 
-Only what the packet tests need: BPF_OBJ_GET on a pinned program and
-BPF_PROG_TEST_RUN of an XDP program with an xdp_md context.
+Only what the packet tests need: BPF_OBJ_GET on a pinned program or map,
+BPF_PROG_TEST_RUN of an XDP program with an xdp_md context, and lookup,
+update, delete and iteration of a map's elements.
 """
 import ctypes
 import os
@@ -91,3 +92,94 @@ def setns_fd(fd, nstype=CLONE_NEWNET):
     if ret < 0:
         err = ctypes.get_errno()
         raise OSError(err, "setns: " + os.strerror(err))
+
+
+# Map access, for the connection-tracking tests: the pinned maps are opened
+# with obj_get() and read and written as raw bytes (the callers pack them).
+BPF_MAP_LOOKUP_ELEM = 1
+BPF_MAP_UPDATE_ELEM = 2
+BPF_MAP_DELETE_ELEM = 3
+BPF_MAP_GET_NEXT_KEY = 4
+BPF_OBJ_GET_INFO_BY_FD = 15
+BPF_ANY, BPF_NOEXIST, BPF_EXIST = 0, 1, 2
+_ENOENT = 2
+
+
+def _map_attr(fd, key, value_or_next=None, flags=0):
+    # map_fd u32, pad u32, key u64, value/next_key u64, flags u64
+    attr = ctypes.create_string_buffer(_ATTR_SIZE)
+    struct.pack_into("=IIQQQ", attr, 0, fd, 0,
+                     ctypes.addressof(key) if key is not None else 0,
+                     ctypes.addressof(value_or_next) if value_or_next is not None else 0,
+                     flags)
+    return attr
+
+
+def map_lookup(fd, key, value_size):
+    """The value under @key (bytes), or None when there is none."""
+    k = ctypes.create_string_buffer(bytes(key), len(key))
+    v = ctypes.create_string_buffer(value_size)
+    try:
+        _bpf(BPF_MAP_LOOKUP_ELEM, _map_attr(fd, k, v))
+    except OSError as e:
+        if e.errno == _ENOENT:
+            return None
+        raise
+    return v.raw
+
+
+def map_update(fd, key, value, flags=BPF_ANY):
+    """Store @value under @key; raises OSError as the kernel refuses."""
+    k = ctypes.create_string_buffer(bytes(key), len(key))
+    v = ctypes.create_string_buffer(bytes(value), len(value))
+    _bpf(BPF_MAP_UPDATE_ELEM, _map_attr(fd, k, v, flags))
+
+
+def map_delete(fd, key):
+    """Remove @key; returns whether it was there."""
+    k = ctypes.create_string_buffer(bytes(key), len(key))
+    try:
+        _bpf(BPF_MAP_DELETE_ELEM, _map_attr(fd, k))
+    except OSError as e:
+        if e.errno == _ENOENT:
+            return False
+        raise
+    return True
+
+
+def map_keys(fd, key_size, limit=1 << 20):
+    """Every key of a hash map (at most @limit), as bytes."""
+    keys = []
+    cur = None
+    nxt = ctypes.create_string_buffer(key_size)
+    while len(keys) < limit:
+        try:
+            _bpf(BPF_MAP_GET_NEXT_KEY, _map_attr(fd, cur, nxt))
+        except OSError as e:
+            if e.errno == _ENOENT:
+                break
+            raise
+        keys.append(nxt.raw)
+        cur = ctypes.create_string_buffer(nxt.raw, key_size)
+    return keys
+
+
+def map_info(fd):
+    """(type, key_size, value_size, max_entries) of the map behind @fd."""
+    info = ctypes.create_string_buffer(80)
+    attr = ctypes.create_string_buffer(_ATTR_SIZE)
+    # info.bpf_fd u32, info_len u32, info u64
+    struct.pack_into("=IIQ", attr, 0, fd, len(info), ctypes.addressof(info))
+    _bpf(BPF_OBJ_GET_INFO_BY_FD, attr)
+    mtype, _, key_size, value_size, max_entries = struct.unpack_from("=5I", info, 0)
+    return mtype, key_size, value_size, max_entries
+
+
+def possible_cpus():
+    """How many CPUs a per-CPU map value holds a slot for."""
+    with open("/sys/devices/system/cpu/possible") as f:
+        n = 0
+        for part in f.read().strip().split(","):
+            lo, _, hi = part.partition("-")
+            n = max(n, int(hi or lo) + 1)
+    return n

@@ -523,15 +523,20 @@ def test_no_match_passes_untouched():
                      "wan0", "an ICMP echo request", "pass_no_match")
 
 
-def test_ttl_expiring_dropped():
+def test_ttl_expiring_answered():
     for ttl in (1, 0):
         pkt = client_tcp(WAN_IP, 8080, ttl=ttl)
-        before = reasons().get("drop_ttl", 0)
-        v, _ = run(pkt, "wan0")
-        expect_verdict(v, XDP_DROP, "a matching SYN with TTL %d" % ttl)
-        after = reasons().get("drop_ttl", 0)
-        check(after == before + 1, "the drop_ttl counter should have gone up "
-              "by 1 for TTL %d but went from %d to %d" % (ttl, before, after))
+        before = reasons().get("icmp_time_exceeded", 0)
+        v, out = run(pkt, "wan0")
+        expect_verdict(v, XDP_TX, "a matching SYN with TTL %d" % ttl)
+        err = Ether(out)
+        check(ICMP in err and err[ICMP].type == 11 and err[IP].dst == CLIENT_IP and
+              err[IP].src == WAN_IP,
+              "a matching SYN with TTL %d should be answered with an ICMP time "
+              "exceeded from %s to %s, got %r" % (ttl, WAN_IP, CLIENT_IP, err))
+        after = reasons().get("icmp_time_exceeded", 0)
+        check(after == before + 1, "the icmp_time_exceeded counter should have gone "
+              "up by 1 for TTL %d but went from %d to %d" % (ttl, before, after))
     forward_orig(client_tcp(WAN_IP, 8080, ttl=2), R_TCP,
                  "a matching SYN with TTL 2 (leaves with TTL 1)")
 
@@ -755,24 +760,17 @@ def test_generic_program_keeps_partial():
                  generic=True, partial_out=True)
 
 
-def test_fragments_pass_untouched():
+def test_unknown_fragments_pass_untouched():
     mk = lambda **kw: concrete(Ether(src=CLIENT_MAC, dst=WAN0_MAC) /  # noqa: E731
-                               IP(src=CLIENT_IP, dst=WAN_IP, ttl=64, **kw) /
-                               TCP(sport=client_port(), dport=8080, flags="PA") /
+                               IP(src=CLIENT_IP, dst=WAN_IP, ttl=64,
+                                  id=random.randrange(1, 65536), proto=6, **kw) /
                                Raw(b"f" * 64))
-    expect_untouched(mk(flags="MF"), "wan0", "a first TCP fragment (MF set, "
-                     "offset 0) to the rule port", "pass_fragment")
-    expect_untouched(mk(frag=100), "wan0", "a last TCP fragment (offset 100)",
-                     "pass_fragment")
-    expect_untouched(mk(flags="MF", frag=7), "wan0", "a middle TCP fragment",
-                     "pass_fragment")
-    expect_untouched(mk(flags="DF+MF"), "wan0", "a first fragment with DF also "
-                     "set", "pass_fragment")
-    expect_untouched(concrete(Ether(src=CLIENT_MAC, dst=WAN0_MAC) /
-                              IP(src=CLIENT_IP, dst=WAN_IP, flags="MF") /
-                              UDP(sport=client_port(), dport=5353) / Raw(b"u" * 40)),
-                     "wan0", "a first UDP fragment to the UDP rule port",
-                     "pass_fragment")
+    expect_untouched(mk(frag=100), "wan0", "a last TCP fragment (offset 100) of "
+                     "a datagram whose first fragment was not seen",
+                     "pass_frag_unmatched")
+    expect_untouched(mk(flags="MF", frag=7), "wan0", "a middle TCP fragment of a "
+                     "datagram whose first fragment was not seen",
+                     "pass_frag_unmatched")
     # DF alone is not a fragment
     forward_orig(concrete(Ether(src=CLIENT_MAC, dst=WAN0_MAC) /
                           IP(src=CLIENT_IP, dst=WAN_IP, flags="DF") /
@@ -782,7 +780,10 @@ def test_fragments_pass_untouched():
 
 def test_rule_counters_match_traffic():
     stats = xdpfwd("stats", json_out=True)
-    check(isinstance(stats, list) and len(stats) == len(RULES),
+    check(isinstance(stats, dict) and isinstance(stats.get("rules"), list),
+          "xdpfwd -j stats should be an object with a rules array, got %r" % (stats,))
+    stats = stats["rules"]
+    check(len(stats) == len(RULES),
           "xdpfwd -j stats should list %d rules, got %r" % (len(RULES), stats))
     for rule in RULES:
         proto, ext_addr, ext_port, int_addr, int_port = rule
@@ -811,7 +812,7 @@ TESTS = [
     test_explicit_external_address,
     test_hairpin_xdp_tx,
     test_no_match_passes_untouched,
-    test_ttl_expiring_dropped,
+    test_ttl_expiring_answered,
     test_ip_options_translated,
     test_malformed_frames_pass_untouched,
     test_checksum_partial_completed,
@@ -819,7 +820,7 @@ TESTS = [
     test_checksum_edge_values,
     test_no_neighbour_passes_translated,
     test_generic_program_keeps_partial,
-    test_fragments_pass_untouched,
+    test_unknown_fragments_pass_untouched,
     test_rule_counters_match_traffic,   # last: counts what the others sent
 ]
 
