@@ -23,7 +23,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bpfsys  # noqa: E402
 from bpfsys import XDP_DROP, XDP_PASS, XDP_TX, XDP_REDIRECT  # noqa: E402
 import topo  # noqa: E402
-from topo import (Link, Topo, check, concrete,  # noqa: E402
+from topo import (Link, Topo, check, concrete, translated,  # noqa: E402
                   expect_verdict, expect_bytes, scapy_checksums_ok, header_define)
 
 from scapy.layers.l2 import Ether  # noqa: E402
@@ -210,29 +210,6 @@ _next_port = [41000]
 def client_port():
     _next_port[0] += 1
     return _next_port[0]
-
-
-def translated(pkt, eth_dst=None, eth_src=None, keep_l4_csum=False,
-               forwarded=True, **fields):
-    """The frame the datapath should emit for @pkt: the given IP/L4 fields;
-    when @forwarded, new MACs and TTL - 1. Checksums are recomputed by
-    scapy, the L4 one left as it was with @keep_l4_csum."""
-    q = pkt.copy()
-    ip = q[IP]
-    if forwarded:
-        q[Ether].dst, q[Ether].src = eth_dst, eth_src
-        ip.ttl -= 1
-    for k in ("src", "dst"):
-        if k in fields:
-            setattr(ip, k, fields[k])
-    l4 = q[TCP] if TCP in q else q[UDP]
-    for k in ("sport", "dport"):
-        if k in fields:
-            setattr(l4, k, fields[k])
-    del ip.chksum
-    if not keep_l4_csum:
-        del l4.chksum
-    return bytes(q)
 
 
 def l4_layer(proto, sport, dport, flags, payload, csum=None):

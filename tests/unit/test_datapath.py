@@ -4,43 +4,28 @@
 Run as root from the repository root:
     /usr/bin/python3 tests/unit/test_datapath.py
 
-The test builds a private network namespace (two veth pairs, permanent
-neighbours), loads xdpfwd into it with a private --pin-dir, joins the
-namespace itself (bpf_fib_lookup resolves in the caller's netns) and runs
+Builds a private namespace (tests/unit/topo.py: two veth pairs, permanent
+neighbours), loads xdpfwd into it with a private --pin-dir and runs
 scapy-built frames through the pinned prog_native with BPF_PROG_TEST_RUN.
 Every expected output frame is built by scapy, checksums included; outputs
-are compared byte for byte. Everything is removed on exit.
+are compared byte for byte. Ends with "unit: N passed, M failed"; exit 1 on
+any failure. Everything is removed on exit.
 """
-import json
-import logging
 import os
 import random
-import shutil
-import signal
-import socket
 import struct
-import subprocess
 import sys
-import traceback
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-REPO = os.path.dirname(os.path.dirname(HERE))
-sys.path.insert(0, HERE)
-import bpfsys  # noqa: E402
-from bpfsys import XDP_DROP, XDP_PASS, XDP_TX, XDP_REDIRECT, VERDICT_NAMES  # noqa: E402
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bpfsys import XDP_PASS, XDP_TX, XDP_REDIRECT  # noqa: E402
+import topo  # noqa: E402
+from topo import (Link, Topo, check, concrete, translated,  # noqa: E402
+                  pseudo_partial, expect_verdict, expect_bytes, scapy_checksums_ok)
 
-logging.getLogger("scapy.runtime").setLevel(logging.ERROR)
 from scapy.layers.l2 import Ether, ARP, Dot1Q  # noqa: E402
 from scapy.layers.inet import (IP, TCP, UDP, ICMP, IPOption_Router_Alert,  # noqa: E402
-                               IPOption_NOP, IPOption_EOL, in4_pseudoheader)
+                               IPOption_NOP, IPOption_EOL)
 from scapy.packet import Raw, Padding  # noqa: E402
-from scapy.utils import checksum  # noqa: E402
-
-XDPFWD = os.environ.get("XDPFWD_BIN") or os.path.join(REPO, "build", "xdpfwd")
-UNIQUE = "%d-%s" % (os.getpid(), os.urandom(3).hex())
-NS = "xfu-" + UNIQUE
-NS_PATH = "/run/netns/" + NS
-PIN_DIR = "/sys/fs/bpf/xdpfwd-test-" + UNIQUE
 
 # Addresses: TEST-NET-3 on the WAN side, TEST-NET-2 on the LAN side.
 WAN_IP, LAN_IP = "203.0.113.1", "198.51.100.1"
@@ -64,153 +49,23 @@ R_NONEIGH = ("tcp", None, 8181, NONEIGH_IP, 81)
 RULES = [R_TCP, R_UDP, R_EXT, R_HAIRPIN, R_NONEIGH]
 
 
-class TestFailure(Exception):
-    pass
+def rule_args(rule):
+    """@rule as the arguments of `xdpfwd add`."""
+    proto, ext_addr, ext_port, int_addr, int_port = rule
+    ext = "%s:%d" % (ext_addr, ext_port) if ext_addr else str(ext_port)
+    return [proto, ext, "%s:%d" % (int_addr, int_port)]
 
 
-def check(cond, message):
-    if not cond:
-        raise TestFailure(message)
-
-
-# --------------------------------------------------------------------------
-# Environment: namespace, interfaces, xdpfwd, program fd; and its cleanup.
-
-class Env:
-    orig_ns_fd = None
-    in_ns = False
-    ns_created = False
-    prog_fd = None
-    generic_fd = None
-    ifindex = {}
-    cleaned = False
-
-
-def sh(*cmd, check_rc=True, timeout=60):
-    r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                       text=True, timeout=timeout)
-    if check_rc and r.returncode != 0:
-        raise RuntimeError("command %r failed (exit %d): %s" %
-                           (" ".join(cmd), r.returncode,
-                            (r.stderr or r.stdout).strip()))
-    return r
-
-
-def in_ns(*cmd, check_rc=True, timeout=60):
-    return sh("nsenter", "--net=" + NS_PATH, *cmd, check_rc=check_rc,
-              timeout=timeout)
-
-
-def xdpfwd(*args, json_out=False, check_rc=True, timeout=60):
-    cmd = [XDPFWD, "--pin-dir", PIN_DIR]
-    if json_out:
-        cmd.append("-j")
-    r = in_ns(*cmd, *args, check_rc=check_rc, timeout=timeout)
-    if json_out:
-        return json.loads(r.stdout)
-    return r
-
-
-def setup():
-    if os.geteuid() != 0:
-        raise RuntimeError("the unit tests must run as root")
-    if not os.access(XDPFWD, os.X_OK):
-        raise RuntimeError("%s is missing; run make first" % XDPFWD)
-    Env.orig_ns_fd = os.open("/proc/self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
-    sh("ip", "netns", "add", NS)
-    Env.ns_created = True
-    for key in ("net.ipv6.conf.all.disable_ipv6=1",
-                "net.ipv6.conf.default.disable_ipv6=1",
-                "net.ipv4.ip_forward=1"):
-        in_ns("sysctl", "-q", "-w", key)
-    ipn = ("ip", "-n", NS)
-    sh(*ipn, "link", "set", "lo", "up")
-    sh(*ipn, "link", "add", "wan0", "address", WAN0_MAC, "type", "veth",
-       "peer", "name", "wan0p", "address", WAN0P_MAC)
-    sh(*ipn, "link", "add", "lan0", "address", LAN0_MAC, "type", "veth",
-       "peer", "name", "lan0p", "address", LAN0P_MAC)
-    sh(*ipn, "addr", "add", WAN_IP + "/24", "dev", "wan0")
-    sh(*ipn, "addr", "add", WAN_IP2 + "/24", "dev", "wan0")
-    sh(*ipn, "addr", "add", LAN_IP + "/24", "dev", "lan0")
-    for dev in ("wan0", "wan0p", "lan0", "lan0p"):
-        sh(*ipn, "link", "set", dev, "up")
-    in_ns("ethtool", "-K", "wan0p", "gro", "on")
-    in_ns("ethtool", "-K", "lan0p", "gro", "on")
-    for ip, mac, dev in ((CLIENT_IP, CLIENT_MAC, "wan0"),
-                         (HAIRPIN_IP, HAIRPIN_MAC, "wan0"),
-                         (BACKEND5, BACKEND5_MAC, "lan0"),
-                         (BACKEND6, BACKEND6_MAC, "lan0")):
-        sh(*ipn, "neigh", "replace", ip, "lladdr", mac, "dev", dev,
-           "nud", "permanent")
-
-    xdpfwd("load", "wan0", "lan0")
-    for proto, ext_addr, ext_port, int_addr, int_port in RULES:
-        ext = "%s:%d" % (ext_addr, ext_port) if ext_addr else str(ext_port)
-        xdpfwd("add", proto, ext, "%s:%d" % (int_addr, int_port))
-
-    # From here on this process lives in the namespace: the FIB lookup of
-    # BPF_PROG_TEST_RUN and the ifindexes resolve there.
-    bpfsys.setns_path(NS_PATH)
-    Env.in_ns = True
-    for dev in ("wan0", "lan0"):
-        Env.ifindex[dev] = socket.if_nametoindex(dev)
-    Env.prog_fd = bpfsys.obj_get(os.path.join(PIN_DIR, "prog_native"))
-    Env.generic_fd = bpfsys.obj_get(os.path.join(PIN_DIR, "prog_generic"))
-
-
-def cleanup():
-    """Undo setup; every step runs even when an earlier one fails."""
-    if Env.cleaned:
-        return
-    Env.cleaned = True
-    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, signal.SIG_IGN)
-    errors = []
-
-    def step(what, fn):
-        try:
-            fn()
-        except Exception as e:  # noqa: BLE001
-            errors.append("%s: %s" % (what, e))
-
-    def leave_ns():
-        if Env.in_ns:
-            bpfsys.setns_fd(Env.orig_ns_fd)
-            Env.in_ns = False
-
-    def unload():
-        if Env.ns_created and os.path.exists(NS_PATH) and os.access(XDPFWD, os.X_OK):
-            xdpfwd("unload", "--all", timeout=30)
-
-    def del_ns():
-        if Env.ns_created:
-            sh("ip", "netns", "del", NS)
-
-    def rm_pins():
-        if os.path.lexists(PIN_DIR):
-            shutil.rmtree(PIN_DIR, ignore_errors=True)
-            if os.path.lexists(PIN_DIR):
-                raise RuntimeError("could not remove " + PIN_DIR)
-
-    for fd in (Env.prog_fd, Env.generic_fd):
-        if fd is not None:
-            step("closing a program fd", lambda fd=fd: os.close(fd))
-    step("leaving the namespace", leave_ns)
-    step("xdpfwd unload --all", unload)
-    step("ip netns del", del_ns)
-    step("removing the pin dir", rm_pins)
-    for e in errors:
-        print("cleanup: " + e, file=sys.stderr)
-
-
-class Interrupted(BaseException):
-    def __init__(self, signum):
-        super().__init__("interrupted by signal %d" % signum)
-        self.signum = signum
-
-
-def on_signal(signum, _frame):
-    raise Interrupted(signum)
+T = Topo("xfu",
+         links=[Link("wan0", WAN0_MAC, "wan0p", WAN0P_MAC,
+                     [WAN_IP + "/24", WAN_IP2 + "/24"]),
+                Link("lan0", LAN0_MAC, "lan0p", LAN0P_MAC, [LAN_IP + "/24"])],
+         neighbours=[(CLIENT_IP, CLIENT_MAC, "wan0"),
+                     (HAIRPIN_IP, HAIRPIN_MAC, "wan0"),
+                     (BACKEND5, BACKEND5_MAC, "lan0"),
+                     (BACKEND6, BACKEND6_MAC, "lan0")],
+         load=["wan0", "lan0"],
+         rules=[rule_args(r) for r in RULES])
 
 
 # --------------------------------------------------------------------------
@@ -224,99 +79,10 @@ def client_port():
     return _next_port[0]
 
 
-def concrete(pkt):
-    """The packet as a parsed frame: every field explicit, nothing left
-    for scapy to compute on a later build."""
-    raw = bytes(pkt)
-    p = Ether(raw)
-    assert bytes(p) == raw, "scapy does not rebuild this frame byte-exactly"
-    return p
-
-
-def run(frame, dev, generic=False):
-    """Run @frame as received on @dev through prog_native (or
-    prog_generic); returns (verdict, output bytes)."""
-    fd = Env.generic_fd if generic else Env.prog_fd
-    return bpfsys.xdp_test_run(fd, bytes(frame), Env.ifindex[dev])
-
-
-def vname(v):
-    return VERDICT_NAMES.get(v, str(v))
-
-
-def expect_verdict(got, want, what):
-    check(got == want, "%s: the verdict should be %s but was %s" %
-          (what, vname(want), vname(got)))
-
-
-def expect_bytes(got, want, what):
-    if got == want:
-        return
-    if len(got) != len(want):
-        raise TestFailure("%s: the output frame is %d bytes long, expected %d" %
-                          (what, len(got), len(want)))
-    diffs = [i for i in range(len(got)) if got[i] != want[i]]
-    shown = ", ".join("byte %d is 0x%02x, expected 0x%02x" % (i, got[i], want[i])
-                      for i in diffs[:6])
-    raise TestFailure("%s: the output differs from the expected frame in %d "
-                      "byte(s): %s" % (what, len(diffs), shown))
-
-
-def scapy_checksums_ok(out, what, udp_zero_ok=False):
-    """Let scapy recompute the IP and L4 checksums of the output frame."""
-    p = Ether(out)
-    q = p.copy()
-    check(IP in q, "%s: the output is not an IPv4 frame" % what)
-    del q[IP].chksum
-    ok_ip = bytes(q[IP])[:q[IP].ihl * 4] == bytes(p[IP])[:p[IP].ihl * 4]
-    check(ok_ip, "%s: the IP header checksum 0x%04x of the output is wrong "
-          "(scapy computes 0x%04x)" % (what, p[IP].chksum,
-                                       Ether(bytes(q))[IP].chksum))
-    for l4 in (TCP, UDP):
-        if l4 in p:
-            if l4 is UDP and udp_zero_ok and p[UDP].chksum == 0:
-                return
-            del q[l4].chksum
-            good = Ether(bytes(q))[l4].chksum
-            check(good == p[l4].chksum,
-                  "%s: the %s checksum 0x%04x of the output is wrong (scapy "
-                  "computes 0x%04x)" % (what, l4.__name__, p[l4].chksum, good))
-
-
-def translated(pkt, eth_dst=None, eth_src=None, keep_l4_csum=False,
-               forwarded=True, partial=False, **fields):
-    """The frame the datapath should emit for @pkt: the given IP/L4 fields;
-    when @forwarded, new MACs and TTL - 1. Checksums are recomputed by
-    scapy; with @partial the L4 field is the CHECKSUM_PARTIAL value of the
-    new header, with @keep_l4_csum it is left as it was."""
-    q = pkt.copy()
-    ip = q[IP]
-    if forwarded:
-        q[Ether].dst, q[Ether].src = eth_dst, eth_src
-        ip.ttl -= 1
-    for k in ("src", "dst"):
-        if k in fields:
-            setattr(ip, k, fields[k])
-    l4 = q[TCP] if TCP in q else q[UDP]
-    for k in ("sport", "dport"):
-        if k in fields:
-            setattr(l4, k, fields[k])
-    del ip.chksum
-    if partial:
-        l4.chksum = pseudo_partial(ip, ip.proto, ip.len - ip.ihl * 4)
-    elif not keep_l4_csum:
-        del l4.chksum
-    return bytes(q)
-
-
-def pseudo_partial(ip, proto, l4_len):
-    """The CHECKSUM_PARTIAL field value: the folded, uncomplemented
-    pseudo-header sum (scapy's checksum() returns its complement)."""
-    return (~checksum(in4_pseudoheader(proto, ip, l4_len))) & 0xffff
-
-
 def reasons():
-    return xdpfwd("status", json_out=True)["reasons"]
+    """Reason counters as `xdpfwd -j status` reports them: through the CLI,
+    so that its JSON is checked too (Topo.reasons reads the map)."""
+    return T.xdpfwd("status", json_out=True)["reasons"]
 
 
 class Ledger:
@@ -352,7 +118,7 @@ def forward_orig(pkt, rule, what, dev="wan0", verdict=XDP_REDIRECT,
     backend_mac = backend_mac or {BACKEND5: BACKEND5_MAC, BACKEND6: BACKEND6_MAC,
                                   HAIRPIN_IP: HAIRPIN_MAC}[int_addr]
     Ledger.add(rule, "orig", pkt)
-    v, out = run(pkt, dev, generic=generic)
+    v, out = T.run(pkt, dev, generic=generic)
     expect_verdict(v, verdict, what)
     keep = proto == "udp" and pkt[UDP].chksum == 0
     want = translated(pkt, backend_mac, out_mac, keep_l4_csum=keep,
@@ -379,7 +145,7 @@ def backend_reply(orig, rule, flags="SA", payload=b"", src_mac=BACKEND5_MAC):
 def forward_reply(pkt, rule, ext_addr, what):
     _, _, ext_port, _, _ = rule
     Ledger.add(rule, "reply", pkt)
-    v, out = run(pkt, "lan0")
+    v, out = T.run(pkt, "lan0")
     expect_verdict(v, XDP_REDIRECT, what)
     keep = UDP in pkt and pkt[UDP].chksum == 0
     want = translated(pkt, CLIENT_MAC, WAN0_MAC, keep_l4_csum=keep,
@@ -393,7 +159,7 @@ def expect_untouched(frame, dev, what, reason=None):
     """@frame must pass unchanged; with @reason, that counter must go up
     by exactly one."""
     before = reasons() if reason else None
-    v, out = run(frame, dev)
+    v, out = T.run(frame, dev)
     expect_verdict(v, XDP_PASS, what)
     expect_bytes(out, bytes(frame), what)
     if reason:
@@ -527,7 +293,7 @@ def test_ttl_expiring_answered():
     for ttl in (1, 0):
         pkt = client_tcp(WAN_IP, 8080, ttl=ttl)
         before = reasons().get("icmp_time_exceeded", 0)
-        v, out = run(pkt, "wan0")
+        v, out = T.run(pkt, "wan0")
         expect_verdict(v, XDP_TX, "a matching SYN with TTL %d" % ttl)
         err = Ether(out)
         check(ICMP in err and err[ICMP].type == 11 and err[IP].dst == CLIENT_IP and
@@ -686,7 +452,7 @@ def test_full_checksum_equal_to_pseudo_sum():
                  "to the pseudo-header sum (generic program)", generic=True)
     pkt = lookalike_segment(8181)
     Ledger.add(R_NONEIGH, "orig", pkt)
-    v, out = run(pkt, "wan0")
+    v, out = T.run(pkt, "wan0")
     what = "a full TCP checksum equal to the pseudo-header sum (no neighbour)"
     expect_verdict(v, XDP_PASS, what)
     expect_bytes(out, translated(pkt, forwarded=False, dst=NONEIGH_IP, dport=81),
@@ -728,7 +494,7 @@ def test_no_neighbour_passes_translated():
     before = reasons().get("pass_no_neigh", 0)
     syn = client_tcp(WAN_IP, 8181)
     Ledger.add(R_NONEIGH, "orig", syn)
-    v, out = run(syn, "wan0")
+    v, out = T.run(syn, "wan0")
     what = "a SYN to a backend without a neighbour entry"
     expect_verdict(v, XDP_PASS, what)
     expect_bytes(out, translated(syn, forwarded=False, dst=NONEIGH_IP, dport=81),
@@ -739,7 +505,7 @@ def test_no_neighbour_passes_translated():
           "by 1 but went from %d to %d" % (before, after))
     seg = as_partial(client_tcp(WAN_IP, 8181, flags="PA", payload=b"n" * 51))
     Ledger.add(R_NONEIGH, "orig", seg)
-    v, out = run(seg, "wan0")
+    v, out = T.run(seg, "wan0")
     what = "a CHECKSUM_PARTIAL segment to a backend without a neighbour entry"
     expect_verdict(v, XDP_PASS, what)
     expect_bytes(out, translated(seg, forwarded=False, partial=True,
@@ -779,7 +545,7 @@ def test_unknown_fragments_pass_untouched():
 
 
 def test_rule_counters_match_traffic():
-    stats = xdpfwd("stats", json_out=True)
+    stats = T.xdpfwd("stats", json_out=True)
     check(isinstance(stats, dict) and isinstance(stats.get("rules"), list),
           "xdpfwd -j stats should be an object with a rules array, got %r" % (stats,))
     stats = stats["rules"]
@@ -825,43 +591,5 @@ TESTS = [
 ]
 
 
-def main():
-    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, on_signal)
-    passed = failed = 0
-    status = None
-    try:
-        setup()
-        for t in TESTS:
-            name = t.__name__[len("test_"):]
-            try:
-                t()
-            except TestFailure as e:
-                print("FAIL %s: %s" % (name, e))
-                failed += 1
-            except Exception as e:  # noqa: BLE001
-                print("FAIL %s: the test raised %s: %s" %
-                      (name, type(e).__name__, e))
-                traceback.print_exc(file=sys.stderr)
-                failed += 1
-            else:
-                print("PASS %s" % name)
-                passed += 1
-            sys.stdout.flush()
-    except Interrupted as e:
-        print("FAIL run: %s; cleaning up" % e)
-        failed += 1
-        status = 128 + e.signum
-    except Exception as e:  # noqa: BLE001
-        print("FAIL setup: %s" % e)
-        failed += 1
-    finally:
-        cleanup()
-    print("unit: %d passed, %d failed" % (passed, failed))
-    if status is not None:
-        return status
-    return 1 if failed or passed == 0 else 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(topo.run_tests("unit", T, TESTS))

@@ -29,7 +29,8 @@ from bpfsys import VERDICT_NAMES  # noqa: E402
 
 logging.getLogger("scapy.runtime").setLevel(logging.ERROR)
 from scapy.layers.l2 import Ether  # noqa: E402
-from scapy.layers.inet import IP, TCP, UDP  # noqa: E402
+from scapy.layers.inet import IP, TCP, UDP, in4_pseudoheader  # noqa: E402
+from scapy.utils import checksum  # noqa: E402
 
 XDPFWD = os.environ.get("XDPFWD_BIN") or os.path.join(REPO, "build", "xdpfwd")
 HEADER = os.path.join(REPO, "include", "xdpfwd.h")
@@ -223,6 +224,38 @@ def concrete(pkt):
     p = Ether(raw)
     assert bytes(p) == raw, "scapy does not rebuild this frame byte-exactly"
     return p
+
+
+def translated(pkt, eth_dst=None, eth_src=None, keep_l4_csum=False,
+               forwarded=True, partial=False, **fields):
+    """The frame the datapath should emit for @pkt: the given IP/L4 fields;
+    when @forwarded, new MACs and TTL - 1. Checksums are recomputed by
+    scapy; with @partial the L4 field is the CHECKSUM_PARTIAL value of the
+    new header, with @keep_l4_csum it is left as it was."""
+    q = pkt.copy()
+    ip = q[IP]
+    if forwarded:
+        q[Ether].dst, q[Ether].src = eth_dst, eth_src
+        ip.ttl -= 1
+    for k in ("src", "dst"):
+        if k in fields:
+            setattr(ip, k, fields[k])
+    l4 = q[TCP] if TCP in q else q[UDP]
+    for k in ("sport", "dport"):
+        if k in fields:
+            setattr(l4, k, fields[k])
+    del ip.chksum
+    if partial:
+        l4.chksum = pseudo_partial(ip, ip.proto, ip.len - ip.ihl * 4)
+    elif not keep_l4_csum:
+        del l4.chksum
+    return bytes(q)
+
+
+def pseudo_partial(ip, proto, l4_len):
+    """The CHECKSUM_PARTIAL field value: the folded, uncomplemented
+    pseudo-header sum (scapy's checksum() returns its complement)."""
+    return (~checksum(in4_pseudoheader(proto, ip, l4_len))) & 0xffff
 
 
 def vname(v):
