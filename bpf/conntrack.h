@@ -86,6 +86,16 @@ static __always_inline void ct_forget(const struct xdpfwd_flow_key *orig_key,
 	bpf_map_delete_elem(table, orig_key);
 }
 
+/* ct_reply_present - whether the reply entry of the unanswered connection
+ * @conn is still there; the lookup also keeps it as young as @conn. */
+static __always_inline bool ct_reply_present(const struct xdpfwd_flow *conn, __u8 proto)
+{
+	struct xdpfwd_flow_key reply_key;
+
+	flow_key_reverse(&reply_key, conn, proto);
+	return bpf_map_lookup_elem(&flows_new, &reply_key) != NULL;
+}
+
 /* ct_find - the valid connection @key belongs to, in either table. Fills
  * @ct and returns true; a dead or expired connection is deleted. */
 static __always_inline bool ct_find(const struct xdpfwd_flow_key *key, struct ct *ct)
@@ -103,6 +113,12 @@ static __always_inline bool ct_find(const struct xdpfwd_flow_key *key, struct ct
 	if (flow->dir == XDPFWD_DIR_ORIG) {
 		ct->orig_key = *key;
 		conn = flow;
+		/* Under a flood, flows_new may have evicted the reply half
+		 * of an unanswered connection: make it anew. */
+		if (table == &flows_new && !ct_reply_present(conn, key->proto)) {
+			ct_forget(key, conn);
+			return false;
+		}
 	} else {
 		/* Mid-move (ct_promote()) the two entries may sit in
 		 * different tables for a moment. */
@@ -204,7 +220,7 @@ static __always_inline int ct_create(const struct packet *p, const struct xdpfwd
 	    bpf_map_update_elem(&flows_new, key, &orig, BPF_ANY))
 		return XDPFWD_R_DROP_CT_FULL;
 	ct->conn = bpf_map_lookup_elem(&flows_new, key);
-	if (!ct->conn)
+	if (!ct->conn || !ct_reply_present(ct->conn, key->proto))
 		return XDPFWD_R_DROP_CT_FULL;
 	ct->flow = ct->conn;
 	ct->orig_key = *key;

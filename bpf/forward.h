@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /* Forwarding a translated packet ourselves: FIB lookup, Ethernet rewrite,
- * TTL, then XDP_TX or a devmap redirect. Whatever we cannot send ourselves
- * goes to the kernel already translated, never to a local socket untranslated. */
+ * TTL, then a devmap redirect (back out the ingress too). Whatever we cannot
+ * send ourselves goes to the kernel already translated, never to a local
+ * socket untranslated. */
 #ifndef XDPFWD_FORWARD_H
 #define XDPFWD_FORWARD_H
 
@@ -35,12 +36,12 @@ static __always_inline int fib_reason(int rc)
 }
 
 /* egress_ok - can @ifindex take frames from XDP? It can when the control
- * plane put it in tx_ports. For another interface this also arms the
- * redirect; for the ingress interface the caller returns XDP_TX. */
-static __always_inline bool egress_ok(__u32 ifindex, __u32 ingress)
+ * plane put it in tx_ports; this also arms the redirect. Frames going back
+ * out the ingress take the devmap too, not XDP_TX: a veth hands XDP_TX
+ * frames to its peer only once the peer runs an XDP program of its own,
+ * while a redirect is flushed to a peer that merely has GRO on. */
+static __always_inline bool egress_ok(__u32 ifindex)
 {
-	if (ifindex == ingress)
-		return bpf_map_lookup_elem(&tx_ports, &ifindex) != NULL;
 	return bpf_redirect_map(&tx_ports, ifindex, XDP_PASS) == XDP_REDIRECT;
 }
 
@@ -82,15 +83,11 @@ static __always_inline int route(struct xdp_md *ctx, __u32 ingress, const struct
 		*reason = XDPFWD_R_DROP_TTL;
 		return XDP_DROP;
 	}
-	if (!egress_ok(fib->ifindex, ingress)) {
+	if (!egress_ok(fib->ifindex)) {
 		*reason = XDPFWD_R_PASS_SLOW_EGRESS;
 		return XDP_PASS;
 	}
-	if (fib->ifindex == ingress) {
-		*reason = XDPFWD_R_FWD_TX;
-		return XDP_TX;
-	}
-	*reason = XDPFWD_R_FWD_REDIRECT;
+	*reason = fib->ifindex == ingress ? XDPFWD_R_FWD_TX : XDPFWD_R_FWD_REDIRECT;
 	return XDP_REDIRECT;
 }
 

@@ -77,8 +77,7 @@ struct icmp_err {
 /* icmp_answer - turn the frame of @ctx, whose IPv4 header @p describes, into
  * the ICMP error @err sent back to its source from its destination.
  * NOTE: invalidates every pointer into the frame, @p's included.
- * Returns XDP_TX, or XDP_PASS with the frame unchanged when there is no
- * room to build the error. */
+ * Returns 0, or -1 when there was no room to build it. */
 static __always_inline int icmp_answer(struct xdp_md *ctx, const struct packet *p,
 				       const struct icmp_err *err)
 {
@@ -96,18 +95,16 @@ static __always_inline int icmp_answer(struct xdp_md *ctx, const struct packet *
 	__builtin_memcpy(dmac, p->eth->h_dest, ETH_ALEN);
 	len = (long)ctx->data_end - (long)ctx->data;
 	if (bpf_xdp_adjust_head(ctx, -grow))
-		return XDP_PASS;
-	if (bpf_xdp_adjust_tail(ctx, (int)(sizeof(*eth) + quote) - len)) {
-		bpf_xdp_adjust_head(ctx, grow);
-		return XDP_PASS;
-	}
+		return -1;
+	if (bpf_xdp_adjust_tail(ctx, (int)(sizeof(*eth) + quote) - len))
+		return -1;
 	data = (void *)(long)ctx->data;
 	end = (void *)(long)ctx->data_end;
 	eth = data;
 	ip = (void *)(eth + 1);
 	icmp = (void *)(ip + 1);
 	if ((void *)(icmp + 1) > end)
-		return XDP_DROP;	/* cannot happen: the frame just grew */
+		return -1;	/* cannot happen: the frame just grew */
 
 	__builtin_memcpy(eth->h_dest, smac, ETH_ALEN);
 	__builtin_memcpy(eth->h_source, dmac, ETH_ALEN);
@@ -126,7 +123,7 @@ static __always_inline int icmp_answer(struct xdp_md *ctx, const struct packet *
 	*icmp = (struct icmphdr){ .type = err->type, .code = err->code };
 	icmp->un.frag.mtu = bpf_htons(err->mtu);
 	icmp->checksum = ~csum_fold16(csum_bytes(icmp, end, sizeof(*icmp) + quote));
-	return XDP_TX;
+	return 0;
 }
 
 #endif /* XDPFWD_ICMP_H */

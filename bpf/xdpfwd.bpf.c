@@ -52,7 +52,7 @@ static __always_inline int match(struct packet *p, __u32 ifindex, struct ct *ct)
 /* icmp_owed - the ICMP error a router owes the sender of @p for @reason, if
  * it is ours to send: never about an ICMP error or a later fragment, only
  * toward clients (the kernel answers backends), only in native mode, and
- * only where XDP_TX works. Returns true with @err filled. */
+ * only where the ingress takes XDP frames. Returns true with @err filled. */
 static __always_inline bool icmp_owed(const struct packet *p, const struct ct *ct, int reason,
 				      const struct bpf_fib_lookup *fib, __u32 ingress,
 				      bool native, struct icmp_err *err)
@@ -105,12 +105,13 @@ static __always_inline int xdpfwd(struct xdp_md *ctx, bool native)
 	}
 	verdict = route(ctx, ingress, &p, ct.flow, &fib, &reason);
 	if (icmp_owed(&p, &ct, reason, &fib, ingress, native, &err)) {
-		verdict = icmp_answer(ctx, &p, &err);
-		reason = verdict != XDP_TX ? XDPFWD_R_DROP_NO_ROOM :
-			 err.type == ICMP_TIME_EXCEEDED ? XDPFWD_R_ICMP_TIME_EXCEEDED :
+		verdict = XDP_DROP;
+		reason = XDPFWD_R_DROP_NO_ROOM;
+		if (icmp_answer(ctx, &p, &err))
+			goto out;
+		verdict = bpf_redirect_map(&tx_ports, ingress, XDP_DROP);
+		reason = err.type == ICMP_TIME_EXCEEDED ? XDPFWD_R_ICMP_TIME_EXCEEDED :
 			 XDPFWD_R_ICMP_FRAG_NEEDED;
-		if (verdict != XDP_TX)
-			verdict = XDP_DROP;
 		goto out;
 	}
 	if (verdict == XDP_DROP)

@@ -66,6 +66,32 @@ bool ct_valid(const struct ct_view *view, const struct xdpfwd_flow *flow)
 	return idle_ns(view, flow) <= view->timeout[flow->state] * NSEC_PER_SEC;
 }
 
+/* reply_key_of - the key of the reply entry of the original entry @flow,
+ * itself keyed @key. */
+static struct xdpfwd_flow_key reply_key_of(const struct xdpfwd_flow_key *key,
+					   const struct xdpfwd_flow *flow)
+{
+	return (struct xdpfwd_flow_key){
+		.saddr = flow->daddr,
+		.daddr = flow->saddr,
+		.sport = flow->dport,
+		.dport = flow->sport,
+		.proto = key->proto,
+	};
+}
+
+/* ct_live - whether the connection of original entry @flow, keyed @key in
+ * table @fd, is valid and whole: a flood can evict one half of an unanswered
+ * connection, and the datapath then makes it anew. */
+static bool ct_live(const struct ct_view *view, int fd, const struct xdpfwd_flow_key *key,
+		    const struct xdpfwd_flow *flow)
+{
+	struct xdpfwd_flow_key reply_key = reply_key_of(key, flow);
+	struct xdpfwd_flow reply;
+
+	return ct_valid(view, flow) && !bpf_map_lookup_elem(fd, &reply_key, &reply);
+}
+
 typedef void (*ct_fn)(const struct xdpfwd_flow_key *key, const struct xdpfwd_flow *flow,
 		      int fd, void *arg);
 
@@ -119,9 +145,7 @@ static void count_one(const struct xdpfwd_flow_key *key, const struct xdpfwd_flo
 {
 	struct count_arg *c = arg;
 
-	(void)key;
-	(void)fd;
-	if (!ct_valid(c->view, flow))
+	if (!ct_live(c->view, fd, key, flow))
 		return;
 	c->total++;
 	if (c->per_rule)
@@ -150,18 +174,29 @@ int ct_count_valid(const struct state *st, __u64 *total, __u64 *per_rule)
 struct purge_arg {
 	const struct ct_view *view;
 	long rule_id;	/* negative: every rule */
-	__u64 removed;	/* valid connections removed */
+	bool orphans;	/* second pass: reply entries whose original is gone */
+	__u64 removed;	/* live connections removed */
 };
 
+/* purge_one - remove a connection through its original entry, both halves at
+ * once so the count sees each whole; lone reply entries on the second pass. */
 static void purge_one(const struct xdpfwd_flow_key *key, const struct xdpfwd_flow *flow,
 		      int fd, void *arg)
 {
+	struct xdpfwd_flow_key reply_key = reply_key_of(key, flow);
 	struct purge_arg *p = arg;
 
 	if (p->rule_id >= 0 && flow->rule_id != p->rule_id)
 		return;
-	if (!bpf_map_delete_elem(fd, key) && ct_valid(p->view, flow))
+	if (flow->dir != XDPFWD_DIR_ORIG) {
+		if (p->orphans)
+			bpf_map_delete_elem(fd, key);
+		return;
+	}
+	if (ct_live(p->view, fd, key, flow))
 		p->removed++;
+	bpf_map_delete_elem(fd, &reply_key);
+	bpf_map_delete_elem(fd, key);
 }
 
 int ct_purge(const struct state *st, long rule_id, __u64 *removed)
@@ -177,6 +212,9 @@ int ct_purge(const struct state *st, long rule_id, __u64 *removed)
 	/* Without the view, still remove: only the count would be wrong. */
 	view_err = ct_view_read(st, view);
 	err = walk(st, purge_one, &p);
+	p.orphans = true;
+	if (!err)
+		err = walk(st, purge_one, &p);
 	if (!err)
 		err = view_err;
 	*removed = p.removed;
@@ -235,8 +273,7 @@ static void list_one(const struct xdpfwd_flow_key *key, const struct xdpfwd_flow
 	const struct ct_view *v = l->view;
 	__u64 age, idle, timeout;
 
-	(void)fd;
-	if (!ct_valid(v, flow) || (l->rule_id >= 0 && flow->rule_id != l->rule_id))
+	if (!ct_live(v, fd, key, flow) || (l->rule_id >= 0 && flow->rule_id != l->rule_id))
 		return;
 	age = v->now_ns > flow->created_ns ? v->now_ns - flow->created_ns : 0;
 	idle = idle_ns(v, flow);

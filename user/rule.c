@@ -350,6 +350,7 @@ int do_replace(int argc, char **argv)
 	struct rule_entry *rules = NULL;
 	struct xdpfwd_rule_key key = {};
 	struct xdpfwd_rule rule = {}, old;
+	__u64 *per_rule = NULL, total;
 	const char *name;
 	struct state st;
 	int err, n, i;
@@ -385,8 +386,13 @@ int do_replace(int argc, char **argv)
 		goto out;
 	}
 	manage_neighbour(rule.int_addr);
-	release_neighbour(old.int_addr, rules, n);
+	/* Existing connections still go to the old backend: keep its next hop
+	 * resolved while any are left. */
+	per_rule = calloc(XDPFWD_MAX_RULES, sizeof(*per_rule));
+	if (per_rule && !ct_count_valid(&st, &total, per_rule) && !per_rule[old.id])
+		release_neighbour(old.int_addr, rules, n);
 out:
+	free(per_rule);
 	free(rules);
 	state_close(&st, err);
 	return err;

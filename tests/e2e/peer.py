@@ -162,7 +162,7 @@ def echo_udp(addr, port):
 
 def sink_tcp(addr, port):
     def handle(c):
-        c.settimeout(20.0)
+        c.settimeout(10.0)
         h, n = hashlib.sha256(), 0
         try:
             while True:
@@ -253,7 +253,7 @@ def udp_big(addr, port, size):
 def upload(addr, port, size):
     data = os.urandom(size)
     s = socket.create_connection((addr, port), timeout=5.0)
-    s.settimeout(20.0)
+    s.settimeout(8.0)
     s.sendall(data)
     s.shutdown(socket.SHUT_WR)
     answer = b""

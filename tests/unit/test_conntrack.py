@@ -21,7 +21,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bpfsys  # noqa: E402
-from bpfsys import XDP_DROP, XDP_PASS, XDP_TX, XDP_REDIRECT  # noqa: E402
+from bpfsys import XDP_DROP, XDP_PASS, XDP_REDIRECT  # noqa: E402
 import topo  # noqa: E402
 from topo import (Link, Topo, check, concrete, translated,  # noqa: E402
                   expect_verdict, expect_bytes, scapy_checksums_ok, header_define)
@@ -889,7 +889,7 @@ def generated(pkt, type_, code, mtu=0):
 def expect_generated(pkt, want, reason, what):
     before = T.reasons()
     v, out = T.run(pkt, "wan0")
-    expect_verdict(v, XDP_TX, what)
+    expect_verdict(v, XDP_REDIRECT, what)
     expect_bytes(out, want, what)
     expect_reason(before, reason, 1, what)
 

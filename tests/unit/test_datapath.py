@@ -17,7 +17,7 @@ import struct
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bpfsys import XDP_PASS, XDP_TX, XDP_REDIRECT  # noqa: E402
+from bpfsys import XDP_PASS, XDP_REDIRECT  # noqa: E402
 import topo  # noqa: E402
 from topo import (Link, Topo, check, concrete, translated,  # noqa: E402
                   pseudo_partial, expect_verdict, expect_bytes, scapy_checksums_ok)
@@ -261,13 +261,17 @@ def test_explicit_external_address():
     forward_orig(padded, R_EXT, "a 60-byte SYN with Ethernet padding")
 
 
-def test_hairpin_xdp_tx():
+def test_hairpin_back_out_ingress():
     syn = client_tcp(WAN_IP, 7070)
+    before = reasons().get("fwd_tx", 0)
     forward_orig(syn, R_HAIRPIN, "a SYN to a backend behind wan0 itself",
-                 verdict=XDP_TX, out_mac=WAN0_MAC)
+                 verdict=XDP_REDIRECT, out_mac=WAN0_MAC)
+    after = reasons().get("fwd_tx", 0)
+    check(after == before + 1, "a SYN sent back out wan0 should count as fwd_tx, "
+          "but fwd_tx went from %d to %d" % (before, after))
     seg = as_partial(client_tcp(WAN_IP, 7070, flags="PA", payload=b"h" * 45))
     forward_orig(seg, R_HAIRPIN, "a CHECKSUM_PARTIAL segment sent back out "
-                 "wan0 (completed for XDP_TX too)", verdict=XDP_TX,
+                 "wan0 (completed when sent back out wan0 too)", verdict=XDP_REDIRECT,
                  out_mac=WAN0_MAC)
 
 
@@ -294,7 +298,7 @@ def test_ttl_expiring_answered():
         pkt = client_tcp(WAN_IP, 8080, ttl=ttl)
         before = reasons().get("icmp_time_exceeded", 0)
         v, out = T.run(pkt, "wan0")
-        expect_verdict(v, XDP_TX, "a matching SYN with TTL %d" % ttl)
+        expect_verdict(v, XDP_REDIRECT, "a matching SYN with TTL %d" % ttl)
         err = Ether(out)
         check(ICMP in err and err[ICMP].type == 11 and err[IP].dst == CLIENT_IP and
               err[IP].src == WAN_IP,
@@ -576,7 +580,7 @@ TESTS = [
     test_udp_zero_checksum_stays_zero,
     test_udp_checksum_updated,
     test_explicit_external_address,
-    test_hairpin_xdp_tx,
+    test_hairpin_back_out_ingress,
     test_no_match_passes_untouched,
     test_ttl_expiring_answered,
     test_ip_options_translated,
