@@ -127,6 +127,18 @@ def http(addr, port, directory):
         httpd.serve_forever()
 
 
+def serve_tcp(addr, port, handle):
+    """Accept on ADDR:PORT for ever, each connection handled in a thread by
+    HANDLE(conn, peer)."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind((addr, port))
+    s.listen(64)
+    while True:
+        c, peer = s.accept()
+        threading.Thread(target=handle, args=(c, peer), daemon=True).start()
+
+
 def echo_tcp(addr, port, path):
     lock = threading.Lock()
 
@@ -142,13 +154,7 @@ def echo_tcp(addr, port, path):
             pass
         c.close()
 
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    s.bind((addr, port))
-    s.listen(64)
-    while True:
-        c, peer = s.accept()
-        threading.Thread(target=handle, args=(c, peer), daemon=True).start()
+    serve_tcp(addr, port, handle)
 
 
 def echo_udp(addr, port):
@@ -176,13 +182,7 @@ def sink_tcp(addr, port):
             pass
         c.close()
 
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    s.bind((addr, port))
-    s.listen(16)
-    while True:
-        c, _ = s.accept()
-        threading.Thread(target=handle, args=(c,), daemon=True).start()
+    serve_tcp(addr, port, lambda c, _peer: handle(c))
 
 
 def session(addr, port, ctl, out, wait=3.0):
