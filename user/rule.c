@@ -280,6 +280,23 @@ static bool name_taken(const struct rule_entry *rules, int n, int except, const 
 	return false;
 }
 
+/* open_rules - open the state for a change (@how) and read its rules into
+ * *@rules (*@n of them, to free). Returns EXIT_OK, or an exit code after the
+ * error with the state closed again. */
+static int open_rules(struct state *st, enum state_open how, struct rule_entry **rules, int *n)
+{
+	int err = state_open(st, how);
+
+	if (err)
+		return err;
+	*n = rules_read(st->map_fd[MAP_RULES], rules);
+	if (*n >= 0)
+		return EXIT_OK;
+	err = errorf(EXIT_FAIL, "cannot read rules: %s", strerror(-*n));
+	state_close(st, true);
+	return err;
+}
+
 int do_add(int argc, char **argv)
 {
 	struct rule_entry *rules = NULL;
@@ -297,14 +314,9 @@ int do_add(int argc, char **argv)
 	else
 		default_name(&key, rule.name);
 
-	err = state_open(&st, STATE_CREATE);
+	err = open_rules(&st, STATE_CREATE, &rules, &n);
 	if (err)
 		return err;
-	n = rules_read(st.map_fd[MAP_RULES], &rules);
-	if (n < 0) {
-		err = errorf(EXIT_FAIL, "cannot read rules: %s", strerror(-n));
-		goto out;
-	}
 	i = find_rule(rules, n, &key);
 	if (i >= 0) {
 		err = errorf(EXIT_USAGE, "a rule for %s %s exists already ('%s'); delete it first, or change its backend with 'xdpfwd replace'",
@@ -358,14 +370,9 @@ int do_replace(int argc, char **argv)
 	err = parse_rule(argc, argv, "replace", &key, &rule, &name);
 	if (err)
 		return err;
-	err = state_open(&st, STATE_CHANGE);
+	err = open_rules(&st, STATE_CHANGE, &rules, &n);
 	if (err)
 		return err;
-	n = rules_read(st.map_fd[MAP_RULES], &rules);
-	if (n < 0) {
-		err = errorf(EXIT_FAIL, "cannot read rules: %s", strerror(-n));
-		goto out;
-	}
 	i = find_rule(rules, n, &key);
 	if (i < 0) {
 		err = errorf(EXIT_USAGE, "no rule for %s %s to replace (see 'xdpfwd list'; 'xdpfwd add' makes one)",
@@ -446,14 +453,9 @@ int do_del(int argc, char **argv)
 	}
 	if (err)
 		return err;
-	err = state_open(&st, STATE_CHANGE);
+	err = open_rules(&st, STATE_CHANGE, &rules, &n);
 	if (err)
 		return err;
-	n = rules_read(st.map_fd[MAP_RULES], &rules);
-	if (n < 0) {
-		err = errorf(EXIT_FAIL, "cannot read rules: %s", strerror(-n));
-		goto out;
-	}
 	for (i = 0; i < n && found < 0; i++)
 		if (name ? !strcmp(rules[i].rule.name, name) :
 			   !memcmp(&rules[i].key, &key, sizeof(key)))
