@@ -20,7 +20,7 @@ USER_OBJ  := $(patsubst user/%.c,$(BUILD)/%.o,$(USER_SRC))
 USER_HDRS := $(wildcard user/*.h) include/xdpfwd.h
 
 DEB_PACKAGES := clang llvm libbpf-dev libelf-dev zlib1g-dev libmnl-dev bpftool \
-	iproute2 ethtool nftables curl tcpdump python3 python3-scapy gcc make pkg-config
+	iproute2 ethtool nftables curl tcpdump python3 python3-scapy gcc make pkg-config netbase
 
 .PHONY: all deps test clean demo
 all: $(BUILD)/xdpfwd

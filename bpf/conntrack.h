@@ -14,6 +14,7 @@
 
 #include "maps.h"
 #include "parse.h"
+#include "rule.h"
 
 #define NSEC_PER_SEC 1000000000ULL
 
@@ -126,8 +127,14 @@ static __always_inline bool ct_find(const struct xdpfwd_flow_key *key, struct ct
 		conn = bpf_map_lookup_elem(table, &ct->orig_key);
 		if (!conn)
 			conn = bpf_map_lookup_elem(&flows_new, &ct->orig_key);
-		if (!conn)
+		if (!conn) {
+			/* The LRU took the original half: the rest is of no
+			 * use, and would hold its SNAT port. A young one may be
+			 * a connection being made (ct_create()): leave it. */
+			if (ct->now - flow->created_ns > NSEC_PER_SEC)
+				bpf_map_delete_elem(table, key);
 			return false;
+		}
 	}
 	if (!ct_valid(conn, ct->now)) {
 		ct_forget(&ct->orig_key, conn);
@@ -136,31 +143,6 @@ static __always_inline bool ct_find(const struct xdpfwd_flow_key *key, struct ct
 	ct->flow = flow;
 	ct->conn = conn;
 	return true;
-}
-
-/* rule_match - the rule for a first packet arriving on @ifindex.
- * Returns the rule, or NULL when none applies. */
-static __always_inline struct xdpfwd_rule *
-rule_match(const struct xdpfwd_flow_key *key, __u32 ifindex)
-{
-	struct xdpfwd_rule_key rk = {
-		.ext_addr = key->daddr,
-		.ext_port = key->dport,
-		.proto = key->proto,
-	};
-	struct xdpfwd_local_key lk = { .ifindex = ifindex, .addr = key->daddr };
-	struct xdpfwd_rule *rule;
-
-	rule = bpf_map_lookup_elem(&rules, &rk);
-	if (rule)
-		return rule;
-	/* A rule without an external address serves only this host's own
-	 * addresses on the arriving interface, never traffic passing through. */
-	rk.ext_addr = 0;
-	rule = bpf_map_lookup_elem(&rules, &rk);
-	if (rule && !bpf_map_lookup_elem(&local_addrs, &lk))
-		return NULL;
-	return rule;
 }
 
 /* ct_first_state - the state a connection opened by @p starts in, or
@@ -177,47 +159,110 @@ static __always_inline __u8 ct_first_state(const struct packet *p)
 	return XDPFWD_CT_ESTABLISHED;
 }
 
-/* ct_create - enter both directions of a new connection through @rule in
- * flows_new. Returns 0 with @ct filled, else the reason it was not made. */
+/* SNAT_TRIES - random source ports a new source-NATed connection tries:
+ * with half the range in use, all are taken once in 65536 connections. */
+#define SNAT_TRIES 16
+
+/* A port claim in progress: the reply entry and the key it is to go in. */
+struct snat_claim {
+	struct xdpfwd_flow_key key;	/* dport: the port being tried */
+	struct xdpfwd_flow reply;
+	__u64 now;
+	__u32 min;
+	__u32 span;
+	bool claimed;
+};
+
+/* snat_try - one bpf_loop() round of ct_claim_reply(): a random port, kept
+ * when no connection holds it. Returns 1 (stop) once claimed, else 0. */
+static long snat_try(__u32 round, void *arg)
+{
+	struct snat_claim *c = arg;
+	struct ct other = { .now = c->now };
+
+	(void)round;
+	c->key.dport = bpf_htons(c->min + bpf_get_prandom_u32() % c->span);
+	/* A dead connection's entries are deleted here: its port is free. */
+	if (ct_find(&c->key, &other))
+		return 0;
+	c->claimed = !bpf_map_update_elem(&flows_new, &c->key, &c->reply, BPF_NOEXIST);
+	return c->claimed;
+}
+
+/* ct_claim_reply - enter @c's reply entry under a key no connection holds,
+ * choosing its source port for SNAT (the key's dport) at random from the
+ * configured range. A loop the verifier checks once, not once a round.
+ * Returns 0 with the port in @c->key, else the reason. */
+static __always_inline int ct_claim_reply(struct snat_claim *c)
+{
+	struct xdpfwd_config *cfg;
+	__u32 zero = 0;
+
+	c->min = XDPFWD_SNAT_PORT_MIN;
+	c->span = XDPFWD_SNAT_PORT_MAX - XDPFWD_SNAT_PORT_MIN + 1;
+	cfg = bpf_map_lookup_elem(&config, &zero);
+	if (cfg && cfg->snat_port_min && cfg->snat_port_max >= cfg->snat_port_min) {
+		c->min = cfg->snat_port_min;
+		c->span = cfg->snat_port_max - cfg->snat_port_min + 1;
+	}
+	bpf_loop(SNAT_TRIES, snat_try, c, 0);
+	return c->claimed ? 0 : XDPFWD_R_DROP_SNAT_NO_PORT;
+}
+
+/* ct_create - enter both directions of a new connection through @rule,
+ * leaving as @plan says, in flows_new. Returns 0 with @ct filled, else the
+ * reason it was not made. */
 static __always_inline int ct_create(const struct packet *p, const struct xdpfwd_rule *rule,
-				     struct ct *ct)
+				     const struct nat_plan *plan, struct ct *ct)
 {
 	const struct xdpfwd_flow_key *key = &p->key;
-	struct xdpfwd_flow_key reply_key = {
-		.saddr = rule->int_addr,
-		.daddr = key->saddr,
-		.sport = rule->int_port,
-		.dport = key->sport,
-		.proto = key->proto,
-	};
-	struct xdpfwd_flow reply = {
-		.saddr = key->daddr,
-		.daddr = key->saddr,
-		.sport = key->dport,
-		.dport = key->sport,
-		.rule_id = rule->id,
-		.rule_gen = rule->gen,
-		.dir = XDPFWD_DIR_REPLY,
+	struct snat_claim c = {
+		.key = {
+			.saddr = plan->daddr,
+			.daddr = plan->saddr,
+			.sport = plan->dport,
+			.dport = key->sport,
+			.proto = key->proto,
+		},
+		.reply = {
+			.saddr = key->daddr,
+			.daddr = key->saddr,
+			.sport = key->dport,
+			.dport = key->sport,
+			.rule_id = rule->id,
+			.rule_gen = rule->gen,
+			.dir = XDPFWD_DIR_REPLY,
+			.created_ns = ct->now,
+		},
+		.now = ct->now,
 	};
 	struct xdpfwd_flow orig = {
-		.saddr = key->saddr,
-		.daddr = rule->int_addr,
-		.sport = key->sport,
-		.dport = rule->int_port,
+		.saddr = plan->saddr,
+		.daddr = plan->daddr,
+		.dport = plan->dport,
 		.rule_id = rule->id,
 		.rule_gen = rule->gen,
 		.dir = XDPFWD_DIR_ORIG,
 		.state = ct_first_state(p),
+		.flags = plan->snat ? XDPFWD_CT_F_SNAT : 0,
 		.created_ns = ct->now,
 		.seen_ns = ct->now,
 	};
+	int reason;
 
 	if (orig.state == XDPFWD_CT_NONE)
 		return XDPFWD_R_PASS_CT_INVALID;
 	/* Reply first: once the original entry is visible, replies must be
 	 * translatable. */
-	if (bpf_map_update_elem(&flows_new, &reply_key, &reply, BPF_ANY) ||
-	    bpf_map_update_elem(&flows_new, key, &orig, BPF_ANY))
+	if (plan->snat) {
+		reason = ct_claim_reply(&c);
+		if (reason)
+			return reason;
+	} else if (bpf_map_update_elem(&flows_new, &c.key, &c.reply, BPF_ANY)) {
+		return XDPFWD_R_DROP_CT_FULL;
+	}
+	orig.sport = c.key.dport;
+	if (bpf_map_update_elem(&flows_new, key, &orig, BPF_ANY))
 		return XDPFWD_R_DROP_CT_FULL;
 	ct->conn = bpf_map_lookup_elem(&flows_new, key);
 	if (!ct->conn || !ct_reply_present(ct->conn, key->proto))
@@ -236,24 +281,16 @@ static __always_inline bool ct_restarts(const struct packet *p, const struct ct 
 	       ct->conn->state >= XDPFWD_CT_TIME_WAIT;
 }
 
-/* ct_lookup - the connection @p belongs to; for the first packet of one a
- * rule matches, a new connection. @ct->now must be set. Returns 0 with @ct filled, else the
- * reason the packet is not ours (or could not be entered). */
-static __always_inline int ct_lookup(const struct packet *p, __u32 ifindex, struct ct *ct)
+/* ct_lookup - the valid connection @p belongs to; a TCP SYN over a closed
+ * one ends it. @ct->now must be set. Returns true with @ct filled. */
+static __always_inline bool ct_lookup(const struct packet *p, struct ct *ct)
 {
-	struct xdpfwd_rule *rule;
-
-	if (ct_find(&p->key, ct)) {
-		if (!pkt_l4(p) || !ct_restarts(p, ct))
-			return 0;
-		ct_forget(&ct->orig_key, ct->conn);
-	}
-	if (!pkt_l4(p))
-		return XDPFWD_R_PASS_NO_MATCH;
-	rule = rule_match(&p->key, ifindex);
-	if (!rule)
-		return XDPFWD_R_PASS_NO_MATCH;
-	return ct_create(p, rule, ct);
+	if (!ct_find(&p->key, ct))
+		return false;
+	if (!pkt_l4(p) || !ct_restarts(p, ct))
+		return true;
+	ct_forget(&ct->orig_key, ct->conn);
+	return false;
 }
 
 /* tcp_next_state - netfilter's TCP transitions, without sequence windows,

@@ -10,11 +10,7 @@
 #include <bpf/bpf_helpers.h>
 #include "maps.h"
 #include "nat.h"
-
-#ifndef AF_INET
-#define AF_INET 2
-#endif
-#define LOOPBACK_IFINDEX 1
+#include "fib.h"
 
 /* fib_reason - the PASS or DROP reason for a FIB result other than success. */
 static __always_inline int fib_reason(int rc)
@@ -66,15 +62,7 @@ static __always_inline int route(struct xdp_md *ctx, __u32 ingress, const struct
 		.ifindex = ingress,
 	};
 	out_addrs(p, flow, &fib->ipv4_src, &fib->ipv4_dst);
-	rc = bpf_fib_lookup(ctx, fib, sizeof(*fib), 0);
-	if (rc == BPF_FIB_LKUP_RET_FWD_DISABLED) {
-		/* Kernel forwarding is off on the ingress, yet we forward:
-		 * route as from loopback, whose forwarding the control plane
-		 * turns on (the kernel forwards nothing that arrives on lo).
-		 * The failed try costs only the device check. */
-		fib->ifindex = LOOPBACK_IFINDEX;
-		rc = bpf_fib_lookup(ctx, fib, sizeof(*fib), 0);
-	}
+	rc = fib_lookup_fwd(ctx, fib, 0);
 	if (rc != BPF_FIB_LKUP_RET_SUCCESS) {
 		*reason = fib_reason(rc);
 		return *reason == XDPFWD_R_DROP_FIB ? XDP_DROP : XDP_PASS;
@@ -102,6 +90,26 @@ static __always_inline void emit(struct packet *p, const struct bpf_fib_lookup *
 	__builtin_memcpy(p->eth->h_source, fib->smac, ETH_ALEN);
 	if (finish_csum && pkt_l4(p) && p->l4_form == CSUM_PARTIAL)
 		csum_finish(p);
+}
+
+/* TC_HANDOVER - the mark XDP leaves in a frame's metadata for TC ingress. */
+#define TC_HANDOVER 0x78646677	/* "xdfw" */
+
+/* tc_handover - mark a translated frame for TC ingress to send: one the
+ * kernel would drop, its source being an address of this host. Packet
+ * pointers are invalid afterwards. Returns 0, or -1 where the driver keeps
+ * no metadata. */
+static __always_inline int tc_handover(struct xdp_md *ctx)
+{
+	__u32 *meta;
+
+	if (bpf_xdp_adjust_meta(ctx, -(int)sizeof(*meta)))
+		return -1;
+	meta = (void *)(long)ctx->data_meta;
+	if ((void *)(meta + 1) > (void *)(long)ctx->data)
+		return -1;
+	*meta = TC_HANDOVER;
+	return 0;
 }
 
 #endif /* XDPFWD_FORWARD_H */

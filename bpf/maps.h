@@ -8,14 +8,36 @@
 #include <bpf/bpf_helpers.h>
 #include "xdpfwd.h"
 
+/* Rules by id. A hash, not an array: replacing a rule swaps the whole entry
+ * at once, so a reader never sees half of the old rule and half the new. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, XDPFWD_MAX_RULES);
-	__type(key, struct xdpfwd_rule_key);
+	__type(key, __u32);
 	__type(value, struct xdpfwd_rule);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } rules SEC(".maps");
+
+/* Each external port of each rule -> the rule's id. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, XDPFWD_MAX_RULE_PORTS);
+	__type(key, struct xdpfwd_rule_key);
+	__type(value, __u32);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} rule_ports SEC(".maps");
+
+/* The source CIDRs each rule with XDPFWD_RULE_F_ALLOW admits. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, XDPFWD_MAX_ALLOW);
+	__type(key, struct xdpfwd_allow_key);
+	__type(value, __u32);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} allow SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -71,10 +93,11 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } config SEC(".maps");
 
+/* This host's IPv4 addresses -> the interface holding each. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, XDPFWD_MAX_LOCAL_ADDRS);
-	__type(key, struct xdpfwd_local_key);
+	__type(key, __u32);
 	__type(value, __u32);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } local_addrs SEC(".maps");

@@ -34,19 +34,50 @@ static __always_inline void count_reason(__u32 reason)
 		(*n)++;
 }
 
+/* ct_open - a new connection for @p, the first packet of one, through the
+ * rule it matches. Returns 0 with @ct filled, else the reason. */
+static __always_inline int ct_open(struct xdp_md *ctx, const struct packet *p, __u32 ingress,
+				   struct ct *ct)
+{
+	struct xdpfwd_rule *rule;
+	struct nat_plan plan;
+	int reason;
+
+	if (!pkt_l4(p))
+		return XDPFWD_R_PASS_NO_MATCH;
+	rule = rule_match(&p->key);
+	if (!rule)
+		return XDPFWD_R_PASS_NO_MATCH;
+	if (!rule_admits(rule, p->key.saddr))
+		return XDPFWD_R_DROP_DENIED;
+	reason = nat_plan(ctx, p, rule, ingress, &plan);
+	if (!reason)
+		reason = ct_create(p, rule, &plan, ct);
+	return reason;
+}
+
 /* match - the connection @p belongs to, found or made, with a first
  * fragment noted for the rest of its datagram. Returns 0 or the reason. */
-static __always_inline int match(struct packet *p, __u32 ifindex, struct ct *ct)
+static __always_inline int match(struct xdp_md *ctx, struct packet *p, __u32 ingress,
+				 struct ct *ct)
 {
 	int reason = 0;
 
 	if (pkt_later_frag(p))
 		reason = frag_resolve(p, ct->now);
-	if (!reason)
-		reason = ct_lookup(p, ifindex, ct);
+	if (!reason && !ct_lookup(p, ct))
+		reason = ct_open(ctx, p, ingress, ct);
 	if (!reason && p->first_frag)
 		frag_remember(p, ct->now);
 	return reason;
+}
+
+/* match_drops - whether a packet that matching ended with @reason is
+ * dropped: it is ours, but may not or cannot be forwarded. */
+static __always_inline bool match_drops(int reason)
+{
+	return reason == XDPFWD_R_DROP_CT_FULL || reason == XDPFWD_R_DROP_DENIED ||
+	       reason == XDPFWD_R_DROP_SNAT_NO_ADDR || reason == XDPFWD_R_DROP_SNAT_NO_PORT;
 }
 
 /* icmp_owed - the ICMP error a router owes the sender of @p for @reason, if
@@ -91,15 +122,16 @@ static __always_inline int xdpfwd(struct xdp_md *ctx, bool native)
 	struct icmp_err err;
 	int verdict = XDP_PASS;
 	__u32 bytes;
+	bool snat;
 	int reason;
 
 	reason = parse_packet(data, end, end - data, &p);
 	if (!reason && pkt_l4(&p))
 		l4_csum_inspect(&p, end);
 	if (!reason)
-		reason = match(&p, ingress, &ct);
+		reason = match(ctx, &p, ingress, &ct);
 	if (reason) {
-		if (reason == XDPFWD_R_DROP_CT_FULL)
+		if (match_drops(reason))
 			verdict = XDP_DROP;
 		goto out;
 	}
@@ -120,14 +152,27 @@ static __always_inline int xdpfwd(struct xdp_md *ctx, bool native)
 	 * the backend (else it would be delivered to a local socket), but as
 	 * sent when it is a reply: its new source is this host's own address,
 	 * which the kernel drops as martian on arrival. TC egress translates
-	 * (and accounts) such a reply on its way out. */
-	if (verdict == XDP_PASS && ct.flow->dir == XDPFWD_DIR_REPLY)
+	 * (and accounts) such a reply on its way out. A source-NATed packet
+	 * is this host's own either way: TC ingress sends it (tc_handover()). */
+	snat = ct.conn->flags & XDPFWD_CT_F_SNAT;
+	if (verdict == XDP_PASS && ct.flow->dir == XDPFWD_DIR_REPLY && !snat)
 		goto out;
+	if (verdict == XDP_PASS && snat && p.ip->ttl <= 1) {
+		verdict = XDP_DROP;
+		reason = XDPFWD_R_DROP_TTL;
+		goto out;
+	}
 	bytes = bpf_ntohs(p.ip->tot_len);
 	translate(&p, ct.flow);
 	if (verdict != XDP_PASS)
 		emit(&p, &fib, native);
+	else if (snat)
+		ttl_decrement(p.ip);
 	ct_account(&p, &ct, 1, bytes);
+	if (verdict == XDP_PASS && snat && tc_handover(ctx)) {
+		verdict = XDP_DROP;
+		reason = XDPFWD_R_DROP_NO_ROOM;
+	}
 out:
 	count_reason(reason);
 	return verdict;
@@ -176,6 +221,39 @@ static __always_inline void tc_rewrite(struct __sk_buff *skb, const struct packe
 	bpf_l3_csum_replace(skb, ip_check, saddr, to->saddr, 4);
 	bpf_l3_csum_replace(skb, ip_check, daddr, to->daddr, 4);
 	bpf_skb_store_bytes(skb, ip_off + offsetof(struct iphdr, saddr), &to->saddr, 8, 0);
+}
+
+/* xdpfwd_tc_ingress - send what XDP translated and handed over: route it
+ * and let the kernel's neighbour code give it its Ethernet header, the way
+ * the kernel's own forwarding cannot for a packet from this host's address.
+ * The skb path takes what XDP frames cannot: GSO aggregates, an egress
+ * without XDP, an unresolved neighbour. */
+SEC("tc")
+int xdpfwd_tc_ingress(struct __sk_buff *skb)
+{
+	void *data = (void *)(long)skb->data;
+	void *end = (void *)(long)skb->data_end;
+	__u32 *meta = (void *)(long)skb->data_meta;
+	struct iphdr *ip = data + sizeof(struct ethhdr);
+	struct bpf_redir_neigh nh = { .nh_family = AF_INET };
+	struct bpf_fib_lookup fib = { .family = AF_INET };
+
+	if ((void *)(meta + 1) > data || *meta != TC_HANDOVER)
+		return TC_ACT_OK;
+	if ((void *)(ip + 1) > end)
+		return TC_ACT_SHOT;
+	fib.tos = ip->tos;
+	fib.l4_protocol = ip->protocol;
+	fib.ipv4_src = ip->saddr;
+	fib.ipv4_dst = ip->daddr;
+	fib.ifindex = skb->ingress_ifindex;
+	if (fib_lookup_fwd(skb, &fib, BPF_FIB_LOOKUP_SKIP_NEIGH) != BPF_FIB_LKUP_RET_SUCCESS) {
+		count_reason(XDPFWD_R_DROP_TC_UNROUTABLE);
+		return TC_ACT_SHOT;
+	}
+	nh.ipv4_nh = fib.ipv4_dst;
+	count_reason(XDPFWD_R_TC_SENT);
+	return bpf_redirect_neigh(fib.ifindex, &nh, sizeof(nh), 0);
 }
 
 SEC("tc")

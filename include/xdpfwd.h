@@ -14,6 +14,11 @@
 #define XDPFWD_PIN_ROOT "/sys/fs/bpf/xdpfwd"
 
 #define XDPFWD_MAX_RULES	4096
+/* External ports all rules together may cover: a range rule holds one entry
+ * a port, so that a packet finds its rule in one hash lookup. */
+#define XDPFWD_MAX_RULE_PORTS	(1 << 17)
+#define XDPFWD_MAX_ALLOW	16384	/* allowlist CIDRs, all rules together */
+#define XDPFWD_MAX_ALLOW_RULE	64	/* ... and of one rule */
 /* Connections the established table holds unless `load --max-flows` says
  * otherwise; each takes two entries (one a direction). Connections not yet
  * answered wait in a table of their own, a quarter that size, so a flood of
@@ -28,8 +33,9 @@
 #define XDPFWD_MAX_LOCAL_ADDRS	1024
 #define XDPFWD_NAME_LEN		32
 
-/* Rule match: a packet's (protocol, destination address, destination port).
- * ext_addr 0 means "any address of this host on the arriving interface". */
+/* Rule match, one entry an external port: a packet's (destination address,
+ * destination port, protocol) -> the rule's id. ext_addr 0 means "any
+ * address of this host". */
 struct xdpfwd_rule_key {
 	__u32 ext_addr;
 	__u16 ext_port;
@@ -38,17 +44,37 @@ struct xdpfwd_rule_key {
 };
 _Static_assert(sizeof(struct xdpfwd_rule_key) == 8, "rule key layout");
 
-/* Rule action and identity. The name lives here, not in a map of its own, so
- * that one map update makes a rule complete. */
+#define XDPFWD_RULE_F_SNAT	0x01	/* source NAT to snat_addr */
+#define XDPFWD_RULE_F_SNAT_AUTO	0x02	/* with F_SNAT: to the egress interface's address */
+#define XDPFWD_RULE_F_ALLOW	0x04	/* only sources on the rule's allowlist */
+
+/* A rule, by id. The name lives here, not in a map of its own, so that one
+ * map update makes a rule complete. A range of external ports maps onto a
+ * range of backend ports of the same length, offset kept. */
 struct xdpfwd_rule {
+	__u32 ext_addr;		/* 0: any address of this host */
+	__u16 ext_port;		/* the first external port */
+	__u16 nports;		/* ports in the range, host order; 1 for one port */
 	__u32 int_addr;
-	__u16 int_port;
-	__u16 pad;
-	__u32 id;		/* index into rule_stats and rule_gens */
+	__u16 int_port;		/* backend port of ext_port; 0: the external port */
+	__u8  proto;
+	__u8  flags;		/* XDPFWD_RULE_F_* */
+	__u32 snat_addr;	/* with F_SNAT and not F_SNAT_AUTO */
+	__u32 id;		/* key of rules, index into rule_stats and rule_gens */
 	__u32 gen;		/* rule_gens[id] when the rule was made */
+	__u32 pad;
 	char  name[XDPFWD_NAME_LEN];
 };
-_Static_assert(sizeof(struct xdpfwd_rule) == 48, "rule layout");
+_Static_assert(sizeof(struct xdpfwd_rule) == 64, "rule layout");
+
+/* An allowlist entry: a source CIDR one rule admits. An LPM trie key whose
+ * first 32 bits (the rule id) always match in full. */
+struct xdpfwd_allow_key {
+	__u32 prefixlen;	/* 32 + the CIDR's length */
+	__u32 rule_id;
+	__u32 addr;
+};
+_Static_assert(sizeof(struct xdpfwd_allow_key) == 12, "allow key layout");
 
 /* Per-rule counters, one copy per CPU; the CLI sums them. */
 struct xdpfwd_rule_stats {
@@ -56,8 +82,9 @@ struct xdpfwd_rule_stats {
 	__u64 orig_bytes;
 	__u64 reply_packets;	/* backend -> client */
 	__u64 reply_bytes;
+	__u64 denied_packets;	/* sources the allowlist refused */
 };
-_Static_assert(sizeof(struct xdpfwd_rule_stats) == 32, "stats layout");
+_Static_assert(sizeof(struct xdpfwd_rule_stats) == 40, "stats layout");
 
 /* A connection-table key: one direction of a connection, as it arrives. */
 struct xdpfwd_flow_key {
@@ -105,6 +132,7 @@ enum xdpfwd_ct_state {
 #define XDPFWD_CT_F_ASSURED	0x02	/* lives in the established table */
 #define XDPFWD_CT_F_FIN_ORIG	0x04	/* client sent FIN */
 #define XDPFWD_CT_F_FIN_REPLY	0x08	/* backend sent FIN */
+#define XDPFWD_CT_F_SNAT	0x10	/* source-NATed: the kernel cannot forward it */
 
 /* A connection-table entry, one a direction. Each holds what a packet of its
  * direction becomes (the whole tuple after NAT); the original-direction entry
@@ -122,7 +150,7 @@ struct xdpfwd_flow {
 	__u8  state;		/* enum xdpfwd_ct_state (original entry) */
 	__u8  flags;		/* XDPFWD_CT_F_* (original entry) */
 	__u8  pad;
-	__u64 created_ns;	/* CLOCK_MONOTONIC, as bpf_ktime_get_ns() */
+	__u64 created_ns;	/* CLOCK_MONOTONIC, as bpf_ktime_get_ns() (both entries) */
 	__u64 seen_ns;		/* last packet, either direction */
 	__u64 packets[2];	/* by enum xdpfwd_dir (original entry) */
 	__u64 bytes[2];		/* IP bytes */
@@ -147,19 +175,20 @@ struct xdpfwd_frag {
 };
 _Static_assert(sizeof(struct xdpfwd_frag) == 24, "frag layout");
 
+/* SNAT's source ports when the config gives none: below the kernel's default
+ * ephemeral range (32768-60999), so as not to take a 4-tuple this host's
+ * own connections to a backend may use. */
+#define XDPFWD_SNAT_PORT_MIN	1024
+#define XDPFWD_SNAT_PORT_MAX	32767
+
 /* Settings the control plane writes once at creation and on request. */
 struct xdpfwd_config {
 	__u32 timeout[XDPFWD_CT_STATE_MAX];	/* seconds, by state */
-	__u32 pad[2];
+	__u16 snat_port_min;	/* source ports SNAT chooses from, host order */
+	__u16 snat_port_max;
+	__u32 pad;
 };
 _Static_assert(sizeof(struct xdpfwd_config) == 48, "config layout");
-
-/* Local address of an interface, for rules without an external address. */
-struct xdpfwd_local_key {
-	__u32 ifindex;
-	__u32 addr;
-};
-_Static_assert(sizeof(struct xdpfwd_local_key) == 8, "local key layout");
 
 /* Why a packet ended the way it did; one per-CPU counter each. Forwarding
  * comes first: the datapath's steps return 0 to mean "go on", and no step
@@ -183,7 +212,12 @@ enum xdpfwd_reason {
 	XDPFWD_R_DROP_FIB,		/* FIB says blackhole/unreachable/prohibit */
 	XDPFWD_R_DROP_CT_FULL,		/* connection table refused a new entry */
 	XDPFWD_R_DROP_NO_ROOM,		/* no headroom to build an owed ICMP error */
+	XDPFWD_R_DROP_DENIED,		/* source not on the rule's allowlist */
+	XDPFWD_R_DROP_SNAT_NO_ADDR,	/* no route to the backend to take an address from */
+	XDPFWD_R_DROP_SNAT_NO_PORT,	/* no free source port for SNAT */
 	XDPFWD_R_TC_XLATE,		/* TC egress translated a kernel-forwarded packet */
+	XDPFWD_R_TC_SENT,		/* TC ingress sent a source-NATed packet XDP could not */
+	XDPFWD_R_DROP_TC_UNROUTABLE,	/* ... and could not route it either */
 	XDPFWD_R_MAX,
 };
 
@@ -194,6 +228,8 @@ enum xdpfwd_reason {
 	"pass_malformed", "pass_frag_unmatched", "pass_ct_invalid",	\
 	"pass_no_neigh", "pass_slow_egress", "pass_local",		\
 	"pass_too_big", "pass_fib_other", "drop_ttl", "drop_fib",	\
-	"drop_ct_full", "drop_no_room", "tc_translated" }
+	"drop_ct_full", "drop_no_room", "drop_denied",			\
+	"drop_snat_no_addr", "drop_snat_no_port", "tc_translated",	\
+	"tc_sent", "drop_tc_unroutable" }
 
 #endif /* XDPFWD_H */

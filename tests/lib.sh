@@ -30,6 +30,8 @@ SERVER_ADDR=198.51.100.2
 RUN_ID="$$-$(od -An -N3 -tx1 /dev/urandom | tr -d ' \n')"
 TOPO_SEQ=0
 NS_C='' NS_R='' NS_S='' PIN_DIR=''
+EXTRA_NS=()			# further namespaces a test file's topology made
+TOPO_BUILDER=topo_create	# what run_case builds a case's topology with
 BG_PIDS=()
 WORK_DIR=$(mktemp -d "${TMPDIR:-/tmp}/xdpfwd-test.$RUN_ID.XXXXXX")
 
@@ -111,7 +113,7 @@ topo_destroy() {
 	if [ -n "$NS_R" ] && [ -e "/run/netns/$NS_R" ] && [ -n "$PIN_DIR" ] && [ -x "$XDPFWD_BIN" ]; then
 		xdpfwd unload --all >/dev/null 2>&1
 	fi
-	for ns in "$NS_C" "$NS_R" "$NS_S"; do
+	for ns in "$NS_C" "$NS_R" "$NS_S" "${EXTRA_NS[@]}"; do
 		if [ -z "$ns" ] || [ ! -e "/run/netns/$ns" ]; then continue; fi
 		# Anything still running in our namespaces is ours.
 		for pid in $(ip netns pids "$ns" 2>/dev/null); do
@@ -122,7 +124,7 @@ topo_destroy() {
 	case "$PIN_DIR" in
 	/sys/fs/bpf/xdpfwd-test-?*) rm -rf "$PIN_DIR" ;;
 	esac
-	NS_C='' NS_R='' NS_S='' PIN_DIR=''
+	NS_C='' NS_R='' NS_S='' PIN_DIR='' EXTRA_NS=()
 }
 
 cleanup_all() {
@@ -318,7 +320,7 @@ run_case() {
 	local name=$1 func=$2 rc t0=$SECONDS
 	CASE_NAME=$name CASE_FAILED=0
 	log "--- $name"
-	if ! topo_create; then
+	if ! "$TOPO_BUILDER"; then
 		err "could not build the test topology"
 		rc=1
 	else

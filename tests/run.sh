@@ -48,7 +48,7 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 
 t_start=$SECONDS
-for t in tests/unit/test_datapath.py tests/unit/test_conntrack.py; do
+for t in tests/unit/test_datapath.py tests/unit/test_conntrack.py tests/unit/test_nat.py; do
 	if [ -f "$t" ]; then
 		part "$t" "$PY" "$t"
 	else

@@ -223,13 +223,13 @@ int ct_purge(const struct state *st, long rule_id, __u64 *removed)
 }
 
 /* find_rule_id - the id of the rule named @name; -1 after the error. */
-static long find_rule_id(const struct rule_entry *rules, int n, const char *name)
+static long find_rule_id(const struct xdpfwd_rule *rules, int n, const char *name)
 {
 	int i;
 
 	for (i = 0; i < n; i++)
-		if (!strcmp(rules[i].rule.name, name))
-			return rules[i].rule.id;
+		if (!strcmp(rules[i].name, name))
+			return rules[i].id;
 	errorf(EXIT_USAGE, "no rule named '%s' (see 'xdpfwd list')", name);
 	return -1;
 }
@@ -298,7 +298,7 @@ static void list_one(const struct xdpfwd_flow_key *key, const struct xdpfwd_flow
 /* ct_list - the valid connections, of one rule or all. */
 static int ct_list(int argc, char **argv)
 {
-	struct rule_entry *rules = NULL;
+	struct xdpfwd_rule *rules = NULL;
 	const char *name = NULL;
 	struct list_arg *l;
 	struct ct_view *view;
@@ -334,8 +334,8 @@ static int ct_list(int argc, char **argv)
 		}
 	}
 	for (i = 0; i < n; i++)
-		if (rules[i].rule.id < XDPFWD_MAX_RULES)
-			l->names[rules[i].rule.id] = rules[i].rule.name;
+		if (rules[i].id < XDPFWD_MAX_RULES)
+			l->names[rules[i].id] = rules[i].name;
 	out_text("%-5s %-46s %-46s %-13s %-7s %-20s %7s %7s %7s %10s %12s %10s %12s\n", "PROTO",
 		 "ORIGINAL", "REPLY", "STATE", "ASSURED", "RULE", "AGE", "IDLE", "EXPIRES",
 		 "ORIG_PKTS", "ORIG_BYTES", "REPLY_PKTS", "REPLY_BYTES");
@@ -359,7 +359,7 @@ out:
 /* ct_flush - remove the connections, of one rule or all. */
 static int ct_flush(int argc, char **argv)
 {
-	struct rule_entry *rules = NULL;
+	struct xdpfwd_rule *rules = NULL;
 	const char *name = NULL;
 	long rule_id = -1;
 	__u64 removed;
@@ -512,11 +512,11 @@ static int ct_help(int argc, char **argv)
 }
 
 static const struct cmd ct_cmds[] = {
-	{ "list", ct_list },
-	{ "show", ct_list },
-	{ "flush", ct_flush },
-	{ "timeout", ct_timeout },
-	{ "help", ct_help },
+	{ "list", ct_list, false },
+	{ "show", ct_list, false },
+	{ "flush", ct_flush, false },
+	{ "timeout", ct_timeout, false },
+	{ "help", ct_help, false },
 };
 
 int do_conntrack(int argc, char **argv)

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /* Interfaces: load, unload, status, and the maps that follow the interfaces
  * (their addresses, and which of them can take XDP-redirected frames). */
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
@@ -23,8 +24,6 @@
 #define TC_PRIO		0x5844
 #define LINK_PREFIX	"link_"
 
-enum xdp_mode { MODE_AUTO, MODE_NATIVE, MODE_GENERIC };
-
 static const char *mode_name(enum xdp_mode mode)
 {
 	return mode == MODE_GENERIC ? "generic" : "native";
@@ -32,7 +31,7 @@ static const char *mode_name(enum xdp_mode mode)
 
 /* loaded_ifindexes - the interfaces with a pinned link, from the pin names.
  * Returns how many were stored in @out (at most @max). */
-static int loaded_ifindexes(const struct state *st, __u32 *out, int max)
+int loaded_ifindexes(const struct state *st, __u32 *out, int max)
 {
 	struct dirent *de;
 	DIR *dir;
@@ -66,7 +65,7 @@ static void link_pin_path(const struct state *st, __u32 ifindex, char *buf, size
 /* xdp_egress_ok - whether @ifindex takes XDP-redirected frames. A veth does
  * only while its peer has GRO or an XDP program; kernels before 6.3 cannot
  * tell, and then every interface is trusted. */
-static bool xdp_egress_ok(__u32 ifindex)
+bool xdp_egress_ok(__u32 ifindex)
 {
 	__u64 features;
 
@@ -76,52 +75,49 @@ static bool xdp_egress_ok(__u32 ifindex)
 }
 
 struct addr_set {
-	const __u32 *ifindexes;
-	int n_ifindexes;
-	struct xdpfwd_local_key keys[XDPFWD_MAX_LOCAL_ADDRS];
+	__u32 addrs[XDPFWD_MAX_LOCAL_ADDRS];
+	__u32 ifindexes[XDPFWD_MAX_LOCAL_ADDRS];
 	int n;
 };
 
 static void collect_addr(__u32 ifindex, __u32 addr, void *arg)
 {
 	struct addr_set *set = arg;
-	int i;
 
-	for (i = 0; i < set->n_ifindexes; i++)
-		if (set->ifindexes[i] == ifindex && set->n < XDPFWD_MAX_LOCAL_ADDRS)
-			set->keys[set->n++] = (struct xdpfwd_local_key){ ifindex, addr };
+	/* Nothing arrives from outside for a loopback address. */
+	if ((ntohl(addr) >> 24) == 127 || set->n == XDPFWD_MAX_LOCAL_ADDRS)
+		return;
+	set->addrs[set->n] = addr;
+	set->ifindexes[set->n++] = ifindex;
 }
 
-static bool addr_in_set(const struct addr_set *set, const struct xdpfwd_local_key *key)
+static bool addr_in_set(const struct addr_set *set, __u32 addr)
 {
 	int i;
 
 	for (i = 0; i < set->n; i++)
-		if (!memcmp(&set->keys[i], key, sizeof(*key)))
+		if (set->addrs[i] == addr)
 			return true;
 	return false;
 }
 
-/* refresh_local_addrs - local_addrs := the addresses of the loaded
- * interfaces now. New entries go in before stale ones leave, so an address
- * that stays never misses a packet. */
-static int refresh_local_addrs(struct state *st, const __u32 *loaded, int n_loaded)
+/* refresh_local_addrs - local_addrs := this host's addresses now. New
+ * entries go in before stale ones leave, so an address that stays never
+ * misses a packet. */
+static int refresh_local_addrs(struct state *st)
 {
 	int fd = st->map_fd[MAP_LOCAL_ADDRS];
-	struct xdpfwd_local_key key, next, stale[64];
+	__u32 key, next, stale[64];
 	struct addr_set *set;
-	__u32 one = 1;
 	int i, n_stale, err;
 	bool more;
 
 	set = calloc(1, sizeof(*set));
 	if (!set)
 		return -ENOMEM;
-	set->ifindexes = loaded;
-	set->n_ifindexes = n_loaded;
 	err = nl_addr_dump(collect_addr, set);
 	for (i = 0; !err && i < set->n; i++)
-		if (bpf_map_update_elem(fd, &set->keys[i], &one, BPF_ANY))
+		if (bpf_map_update_elem(fd, &set->addrs[i], &set->ifindexes[i], BPF_ANY))
 			err = -errno;
 	do {
 		n_stale = 0;
@@ -129,7 +125,7 @@ static int refresh_local_addrs(struct state *st, const __u32 *loaded, int n_load
 		while (!err && more && n_stale < 64) {
 			key = next;
 			more = !bpf_map_get_next_key(fd, &key, &next);
-			if (!addr_in_set(set, &key))
+			if (!addr_in_set(set, key))
 				stale[n_stale++] = key;
 		}
 		for (i = 0; i < n_stale; i++)
@@ -223,7 +219,7 @@ int iface_refresh_maps(struct state *st)
 	int n = loaded_ifindexes(st, loaded, XDPFWD_MAX_IFACES);
 	int err;
 
-	err = refresh_local_addrs(st, loaded, n);
+	err = refresh_local_addrs(st);
 	if (!err)
 		err = refresh_tx_ports(st);
 	if (!err)
@@ -233,51 +229,80 @@ int iface_refresh_maps(struct state *st)
 	return EXIT_OK;
 }
 
-static struct bpf_tc_hook tc_hook(__u32 ifindex)
+/* Our two TC programs: egress translates replies the kernel forwards, ingress
+ * sends what XDP hands over (see xdpfwd_tc_ingress). */
+static const struct {
+	enum bpf_tc_attach_point point;
+	const char *prog_pin;
+} tc_progs[] = {
+	{ BPF_TC_EGRESS, "prog_tc" },
+	{ BPF_TC_INGRESS, "prog_tc_ingress" },
+};
+#define N_TC_PROGS (sizeof(tc_progs) / sizeof(tc_progs[0]))
+
+static struct bpf_tc_hook tc_hook(__u32 ifindex, enum bpf_tc_attach_point point)
 {
 	return (struct bpf_tc_hook){ .sz = sizeof(struct bpf_tc_hook),
-				     .ifindex = ifindex, .attach_point = BPF_TC_EGRESS };
+				     .ifindex = ifindex, .attach_point = point };
 }
 
 static int tc_attach(struct state *st, __u32 ifindex)
 {
-	struct bpf_tc_hook hook = tc_hook(ifindex);
+	struct bpf_tc_hook hook = tc_hook(ifindex, BPF_TC_EGRESS);
 	LIBBPF_OPTS(bpf_tc_opts, opts, .handle = TC_HANDLE, .priority = TC_PRIO,
 		    .flags = BPF_TC_F_REPLACE);
+	size_t i;
 	int err;
 
-	opts.prog_fd = state_prog_fd(st, "prog_tc");
-	if (opts.prog_fd < 0)
-		return -errno;
 	/* Create clsact only where it is missing: libbpf reports the kernel's
 	 * refusal to create it twice as an error of its own. */
 	err = 0;
 	if (nl_has_clsact(ifindex) != 1)
 		err = bpf_tc_hook_create(&hook);
-	if (!err || err == -EEXIST)
+	if (err == -EEXIST)
+		err = 0;
+	for (i = 0; i < N_TC_PROGS && !err; i++) {
+		hook.attach_point = tc_progs[i].point;
+		opts.prog_fd = state_prog_fd(st, tc_progs[i].prog_pin);
+		if (opts.prog_fd < 0)
+			return -errno;
+		opts.prog_id = 0;
 		err = bpf_tc_attach(&hook, &opts);
-	close(opts.prog_fd);
+		close(opts.prog_fd);
+	}
 	return err;
 }
 
+/* tc_attached - whether both our TC programs hang off @ifindex. */
 static bool tc_attached(__u32 ifindex)
 {
-	struct bpf_tc_hook hook = tc_hook(ifindex);
 	LIBBPF_OPTS(bpf_tc_opts, opts, .handle = TC_HANDLE, .priority = TC_PRIO);
+	struct bpf_tc_hook hook;
+	size_t i;
 
-	return !bpf_tc_query(&hook, &opts);
+	for (i = 0; i < N_TC_PROGS; i++) {
+		hook = tc_hook(ifindex, tc_progs[i].point);
+		if (bpf_tc_query(&hook, &opts))
+			return false;
+		opts.prog_id = 0;
+	}
+	return true;
 }
 
 /* tc_detach - remove our filter, and the clsact qdisc once nothing else
  * hangs off it, so an unload leaves the interface as it found it. */
 static void tc_detach(__u32 ifindex)
 {
-	struct bpf_tc_hook hook = tc_hook(ifindex);
 	LIBBPF_OPTS(bpf_tc_opts, opts, .handle = TC_HANDLE, .priority = TC_PRIO);
+	struct bpf_tc_hook hook;
+	size_t i;
 
 	if (nl_has_clsact(ifindex) != 1)
 		return;
-	bpf_tc_detach(&hook, &opts);
+	for (i = 0; i < N_TC_PROGS; i++) {
+		hook = tc_hook(ifindex, tc_progs[i].point);
+		bpf_tc_detach(&hook, &opts);
+	}
 	if (nl_tc_filter_count(ifindex, TC_H_MAKE(TC_H_CLSACT, TC_H_MIN_INGRESS)) == 0 &&
 	    nl_tc_filter_count(ifindex, TC_H_MAKE(TC_H_CLSACT, TC_H_MIN_EGRESS)) == 0) {
 		hook.attach_point = BPF_TC_INGRESS | BPF_TC_EGRESS;
@@ -315,7 +340,7 @@ static int xdp_attach(struct state *st, __u32 ifindex, const char *ifname,
 }
 
 /* attached_mode - the mode our link on @ifindex runs in. */
-static enum xdp_mode attached_mode(__u32 ifindex)
+enum xdp_mode attached_mode(__u32 ifindex)
 {
 	LIBBPF_OPTS(bpf_xdp_query_opts, q);
 
@@ -378,7 +403,7 @@ static int load_one(struct state *st, const char *ifname, __u32 ifindex,
 	}
 	err = tc_attach(st, ifindex);
 	if (err)
-		return errorf(EXIT_FAIL, "cannot attach the TC egress program to %s: %s", ifname,
+		return errorf(EXIT_FAIL, "cannot attach the TC programs to %s: %s", ifname,
 			      strerror(-err));
 	return EXIT_OK;
 }
@@ -408,7 +433,7 @@ static int parse_ifaces(int argc, char **argv, __u32 *ifindexes)
 	return EXIT_OK;
 }
 
-static int forwarding_enabled(void)
+int forwarding_enabled(void)
 {
 	FILE *f = fopen("/proc/sys/net/ipv4/ip_forward", "r");
 	int on = -1;
@@ -606,7 +631,7 @@ int do_unload(int argc, char **argv)
 
 static __u64 count_rules(int fd)
 {
-	struct xdpfwd_rule_key key, next;
+	__u32 key, next;
 	__u64 n = 0;
 	bool more;
 
@@ -668,7 +693,7 @@ static void print_iface(__u32 ifindex)
 	out_u64("ifindex", " ifindex %-4llu", ifindex);
 	out_string("mode", " %-8s", exists ? mode_name(attached_mode(ifindex)) : "none");
 	out_u64("prog_id", " prog %-6llu", exists ? attached_prog_id(ifindex) : 0);
-	out_bool("tc_egress", " tc-egress %-4s", exists && tc_attached(ifindex));
+	out_bool("tc", " tc %-4s", exists && tc_attached(ifindex));
 	out_bool("xdp_egress", " xdp-egress %s\n", exists && xdp_egress_ok(ifindex));
 	out_close_object();
 }

@@ -13,16 +13,17 @@ const char *opt_pin_dir = XDPFWD_PIN_ROOT;
 static int do_help(int argc, char **argv);
 
 static const struct cmd cmds[] = {
-	{ "load", do_load },
-	{ "unload", do_unload },
-	{ "status", do_status },
-	{ "add", do_add },
-	{ "del", do_del },
-	{ "replace", do_replace },
-	{ "list", do_list },
-	{ "stats", do_stats },
-	{ "conntrack", do_conntrack },
-	{ "help", do_help },
+	{ "load", do_load, true },
+	{ "unload", do_unload, true },
+	{ "status", do_status, false },
+	{ "add", do_add, false },
+	{ "del", do_del, false },
+	{ "replace", do_replace, false },
+	{ "list", do_list, false },
+	{ "stats", do_stats, false },
+	{ "conntrack", do_conntrack, false },
+	{ "check", do_check, false },
+	{ "help", do_help, false },
 };
 
 static int do_help(int argc, char **argv)
@@ -43,19 +44,27 @@ static int do_help(int argc, char **argv)
 	       "  unload IFACE... | unload --all\n"
 	       "        detach; --all also removes every rule, connection and pin\n"
 	       "  status                          interfaces, modes, rule and connection counts\n"
-	       "  add PROTO [EXT_ADDR:]EXT_PORT INT_ADDR:INT_PORT [--name NAME]\n"
-	       "        PROTO is tcp or udp; without EXT_ADDR the rule serves this host's own\n"
-	       "        addresses on the interface a packet arrives on\n"
-	       "  replace PROTO [EXT_ADDR:]EXT_PORT INT_ADDR:INT_PORT [--name NAME]\n"
-	       "        give an existing rule a new backend: new connections go there, open\n"
-	       "        ones stay with the old backend until they end\n"
-	       "  del PROTO [EXT_ADDR:]EXT_PORT | del --name NAME\n"
+	       "  add PROTO [EXT_ADDR:]PORT[-PORT] INT_ADDR[:PORT] [--name NAME] [--snat auto|ADDR]\n"
+	       "      [--allow CIDR]...\n"
+	       "        PROTO is tcp or udp; a port is a number or a name from /etc/services. A\n"
+	       "        range maps onto the backend's from PORT on (offset kept); without a\n"
+	       "        backend port the ports stay. Without EXT_ADDR the rule serves every\n"
+	       "        address of this host. --snat rewrites the client's source to this host's\n"
+	       "        address (auto: the one facing the backend), as connections that leave\n"
+	       "        by the interface they came in on always are; --allow admits only those\n"
+	       "        sources (repeatable). Overlapping rules are refused\n"
+	       "  replace PROTO [EXT_ADDR:]PORT[-PORT] INT_ADDR[:PORT] [OPTIONS]\n"
+	       "        give an existing rule a new backend, SNAT and allowlist: new connections\n"
+	       "        get them, open ones keep the old until they end\n"
+	       "  del PROTO [EXT_ADDR:]PORT[-PORT] | del --name NAME\n"
 	       "        delete a rule and end its connections\n"
 	       "  list                            the rules\n"
 	       "  stats                           per rule: live connections, packets and bytes\n"
-	       "                                  both ways; then packets by outcome\n"
+	       "                                  both ways, sources denied; packets by outcome\n"
 	       "  conntrack [list|flush|timeout] ...\n"
 	       "        the tracked connections; see 'xdpfwd conntrack help'\n"
+	       "  check [--name RULE]             can each rule work: one finding a line, with what\n"
+	       "                                  to do; exit 1 when one cannot\n"
 	       "  help                            this text\n"
 	       "\n"
 	       "Options:\n"
@@ -80,7 +89,7 @@ const struct cmd *cmd_find(const struct cmd *table, size_t n, const char *name,
 	for (i = 0; i < n; i++) {
 		if (!strcmp(table[i].name, name))
 			return &table[i];
-		if (!strncmp(table[i].name, name, strlen(name))) {
+		if (!table[i].exact && !strncmp(table[i].name, name, strlen(name))) {
 			if (found) {
 				*err = errorf(EXIT_USAGE, "ambiguous %s%scommand '%s': %s or %s?",
 					      parent, *parent ? " " : "", name, found->name, table[i].name);

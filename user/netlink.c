@@ -194,6 +194,16 @@ int nl_neigh_manage(__u32 ifindex, __u32 addr)
 	return nl_talk(NETLINK_ROUTE, nlh, NULL, NULL);
 }
 
+int nl_neigh_state(__u32 ifindex, __u32 addr, __u16 *state)
+{
+	struct neigh_info ni;
+	int err;
+
+	err = neigh_get(ifindex, addr, &ni);
+	*state = ni.found ? ni.state : NUD_NONE;
+	return err;
+}
+
 int nl_neigh_unmanage(__u32 ifindex, __u32 addr)
 {
 	char buf[MNL_SOCKET_BUFFER_SIZE];

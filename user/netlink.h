@@ -24,6 +24,9 @@ int nl_addr_dump(nl_addr_fn fn, void *arg);
 int nl_neigh_manage(__u32 ifindex, __u32 addr);
 /* nl_neigh_unmanage - remove a managed entry for @addr on @ifindex, if any. */
 int nl_neigh_unmanage(__u32 ifindex, __u32 addr);
+/* nl_neigh_state - the NUD_* state of @addr's entry on @ifindex; NUD_NONE
+ * (0) when there is no entry. */
+int nl_neigh_state(__u32 ifindex, __u32 addr, __u16 *state);
 
 /* nl_xdp_features - the NETDEV_XDP_ACT_* bits of @ifindex; -EOPNOTSUPP on
  * kernels without the netdev family (before 6.3). */

@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0
-/* Rules: add, del, list, stats. Every argument is checked before any state
- * is touched, so a refused command changes nothing. */
+/* Rules: add, replace, del, list, stats. A rule lives in three maps: rules
+ * (by id), rule_ports (each external port -> id) and allow (its source
+ * CIDRs). Every argument is checked before any state is touched, and a
+ * change that fails half-way is undone, so a refused command changes
+ * nothing. */
 #include <arpa/inet.h>
-#include <ctype.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -15,27 +17,17 @@
 #include "netlink.h"
 #include "output.h"
 
-const char *addr_str(__u32 addr, char *buf)
-{
-	return inet_ntop(AF_INET, &addr, buf, INET_ADDRSTRLEN);
-}
-
-const char *proto_str(__u8 proto)
-{
-	return proto == IPPROTO_TCP ? "tcp" : proto == IPPROTO_UDP ? "udp" : "?";
-}
-
 static int by_id(const void *a, const void *b)
 {
-	const struct rule_entry *x = a, *y = b;
+	const struct xdpfwd_rule *x = a, *y = b;
 
-	return (x->rule.id > y->rule.id) - (x->rule.id < y->rule.id);
+	return (x->id > y->id) - (x->id < y->id);
 }
 
-int rules_read(int fd, struct rule_entry **out)
+int rules_read(int fd, struct xdpfwd_rule **out)
 {
-	struct rule_entry *v = calloc(XDPFWD_MAX_RULES, sizeof(*v));
-	struct xdpfwd_rule_key key, next;
+	struct xdpfwd_rule *v = calloc(XDPFWD_MAX_RULES, sizeof(*v));
+	__u32 key, next;
 	int n = 0;
 	bool more;
 
@@ -45,110 +37,101 @@ int rules_read(int fd, struct rule_entry **out)
 	while (more && n < XDPFWD_MAX_RULES) {
 		key = next;
 		more = !bpf_map_get_next_key(fd, &key, &next);
-		if (bpf_map_lookup_elem(fd, &key, &v[n].rule))
-			continue;
-		v[n++].key = key;
+		if (!bpf_map_lookup_elem(fd, &key, &v[n]))
+			n++;
 	}
 	qsort(v, n, sizeof(*v), by_id);
 	*out = v;
 	return n;
 }
 
-static int parse_proto(const char *s, __u8 *proto)
+__u16 rule_backend_port(const struct xdpfwd_rule *r)
 {
-	if (!strcmp(s, "tcp"))
-		*proto = IPPROTO_TCP;
-	else if (!strcmp(s, "udp"))
-		*proto = IPPROTO_UDP;
-	else
-		return errorf(EXIT_USAGE, "unknown protocol '%s': use tcp or udp", s);
-	return EXIT_OK;
+	return r->int_port ? r->int_port : r->ext_port;
 }
 
-/* parse_port - a decimal port 1-65535, stored in network order. */
-static int parse_port(const char *s, __u16 *port)
+int allow_read(int fd, __u32 id, struct allow_cidr *out)
 {
-	unsigned long v;
-	char *end;
+	struct xdpfwd_allow_key key, next;
+	int n = 0;
+	bool more;
 
-	if (!isdigit((unsigned char)*s))
-		return errorf(EXIT_USAGE, "invalid port '%s': give a number from 1 to 65535", s);
-	errno = 0;
-	v = strtoul(s, &end, 10);
-	if (*end || errno || v < 1 || v > 65535)
-		return errorf(EXIT_USAGE, "invalid port '%s': give a number from 1 to 65535", s);
-	*port = htons(v);
-	return EXIT_OK;
-}
-
-/* parse_addr - a unicast IPv4 address a forward can use, network order. */
-static int parse_addr(const char *s, const char *what, __u32 *addr)
-{
-	__u32 host;
-
-	if (inet_pton(AF_INET, s, addr) != 1)
-		return errorf(EXIT_USAGE, "invalid %s address '%s': give an IPv4 address such as 192.0.2.10",
-			      what, s);
-	host = ntohl(*addr);
-	if (!host || host == 0xffffffff || (host >> 28) == 0xe || (host >> 24) == 127)
-		return errorf(EXIT_USAGE, "%s address %s cannot be forwarded: give a unicast, non-loopback address",
-			      what, s);
-	return EXIT_OK;
-}
-
-/* parse_endpoint - "[ADDR:]PORT"; the address is required unless
- * @addr_optional, and is 0 when absent. */
-static int parse_endpoint(const char *arg, const char *what, bool addr_optional,
-			  __u32 *addr, __u16 *port)
-{
-	char buf[64];
-	char *colon;
-	int err;
-
-	if (strlen(arg) >= sizeof(buf))
-		return errorf(EXIT_USAGE, "invalid %s '%s'", what, arg);
-	strcpy(buf, arg);
-	colon = strrchr(buf, ':');
-	*addr = 0;
-	if (!colon && !addr_optional)
-		return errorf(EXIT_USAGE, "invalid %s '%s': give ADDRESS:PORT, e.g. 192.0.2.10:80", what, arg);
-	if (colon) {
-		*colon = '\0';
-		err = parse_addr(buf, what, addr);
-		if (err)
-			return err;
+	more = !bpf_map_get_next_key(fd, NULL, &next);
+	while (more && n < XDPFWD_MAX_ALLOW_RULE) {
+		key = next;
+		more = !bpf_map_get_next_key(fd, &key, &next);
+		if (key.rule_id == id)
+			out[n++] = (struct allow_cidr){ key.addr, key.prefixlen - 32 };
 	}
-	return parse_port(colon ? colon + 1 : buf, port);
+	return n;
 }
 
-static int check_name(const char *name)
+static struct xdpfwd_allow_key allow_key(__u32 id, const struct allow_cidr *c)
 {
-	const char *c;
-
-	if (!*name || strlen(name) >= XDPFWD_NAME_LEN)
-		return errorf(EXIT_USAGE, "invalid rule name '%s': use 1 to %d characters", name,
-			      XDPFWD_NAME_LEN - 1);
-	for (c = name; *c; c++)
-		if (!isalnum((unsigned char)*c) && !strchr("-_.", *c))
-			return errorf(EXIT_USAGE, "invalid rule name '%s': use letters, digits, '-', '_' and '.'",
-				      name);
-	return EXIT_OK;
+	return (struct xdpfwd_allow_key){ .prefixlen = 32 + c->len, .rule_id = id, .addr = c->addr };
 }
 
-static void default_name(const struct xdpfwd_rule_key *key, char *name)
+static bool cidr_in(const struct allow_cidr *c, const struct allow_cidr *list, int n)
 {
-	char a[INET_ADDRSTRLEN];
+	int i;
 
-	if (key->ext_addr)
-		snprintf(name, XDPFWD_NAME_LEN, "%s-%s-%u", proto_str(key->proto),
-			 addr_str(key->ext_addr, a), ntohs(key->ext_port));
-	else
-		snprintf(name, XDPFWD_NAME_LEN, "%s-%u", proto_str(key->proto), ntohs(key->ext_port));
+	for (i = 0; i < n; i++)
+		if (list[i].addr == c->addr && list[i].len == c->len)
+			return true;
+	return false;
 }
 
-/* backend_neighbour - the interface and next hop that reach @addr, if the
- * kernel forwards to it (not a local address). Returns true when found. */
-static bool backend_neighbour(__u32 addr, __u32 *ifindex, __u32 *nexthop)
+/* allow_apply - make rule @id's allowlist in the map @want (@n_want CIDRs)
+ * where it was @have (@n_have). Only additions can fail; the caller deletes
+ * them again with allow_apply(@have, @want) swapped. Returns 0 or -errno. */
+static int allow_apply(int fd, __u32 id, const struct allow_cidr *want, int n_want,
+		       const struct allow_cidr *have, int n_have, bool additions)
+{
+	struct xdpfwd_allow_key key;
+	__u32 one = 1;
+	int i;
+
+	if (additions) {
+		for (i = 0; i < n_want; i++) {
+			key = allow_key(id, &want[i]);
+			if (!cidr_in(&want[i], have, n_have) &&
+			    bpf_map_update_elem(fd, &key, &one, BPF_ANY))
+				return -errno;
+		}
+		return 0;
+	}
+	for (i = 0; i < n_have; i++) {
+		key = allow_key(id, &have[i]);
+		if (!cidr_in(&have[i], want, n_want))
+			bpf_map_delete_elem(fd, &key);
+	}
+	return 0;
+}
+
+/* ports_set - enter (@on) or remove each external port of @r in rule_ports.
+ * Entering stops at the first failure, having removed what it entered.
+ * Returns 0 or -errno. */
+static int ports_set(int fd, const struct xdpfwd_rule *r, bool on)
+{
+	struct xdpfwd_rule_key key = { .ext_addr = r->ext_addr, .proto = r->proto };
+	int i, err = 0;
+
+	for (i = 0; i < r->nports && !err; i++) {
+		key.ext_port = htons(ntohs(r->ext_port) + i);
+		if (!on)
+			bpf_map_delete_elem(fd, &key);
+		else if (bpf_map_update_elem(fd, &key, &r->id, BPF_NOEXIST))
+			err = -errno;
+	}
+	if (err)
+		for (i--; i-- > 0;) {
+			key.ext_port = htons(ntohs(r->ext_port) + i);
+			bpf_map_delete_elem(fd, &key);
+		}
+	return err;
+}
+
+bool backend_neighbour(__u32 addr, __u32 *ifindex, __u32 *nexthop)
 {
 	struct nl_route rt;
 
@@ -161,7 +144,7 @@ static bool backend_neighbour(__u32 addr, __u32 *ifindex, __u32 *nexthop)
 
 /* release_neighbour - stop keeping @addr's next hop resolved unless another
  * of @rules (@n of them) still uses it. */
-static void release_neighbour(__u32 addr, const struct rule_entry *rules, int n)
+static void release_neighbour(__u32 addr, const struct xdpfwd_rule *rules, int n)
 {
 	__u32 ifindex, nexthop, other_if, other_hop;
 	int i;
@@ -169,7 +152,7 @@ static void release_neighbour(__u32 addr, const struct rule_entry *rules, int n)
 	if (!backend_neighbour(addr, &ifindex, &nexthop))
 		return;
 	for (i = 0; i < n; i++)
-		if (backend_neighbour(rules[i].rule.int_addr, &other_if, &other_hop) &&
+		if (backend_neighbour(rules[i].int_addr, &other_if, &other_hop) &&
 		    other_if == ifindex && other_hop == nexthop)
 			return;
 	nl_neigh_unmanage(ifindex, nexthop);
@@ -177,27 +160,27 @@ static void release_neighbour(__u32 addr, const struct rule_entry *rules, int n)
 
 void rules_release_neighbours(struct state *st)
 {
-	struct rule_entry *rules;
+	struct xdpfwd_rule *rules;
 	int n, i;
 
 	n = rules_read(st->map_fd[MAP_RULES], &rules);
 	if (n < 0)
 		return;
 	for (i = 0; i < n; i++)
-		release_neighbour(rules[i].rule.int_addr, rules + i + 1, n - i - 1);
+		release_neighbour(rules[i].int_addr, rules + i + 1, n - i - 1);
 	free(rules);
 }
 
 /* free_rule_id - the lowest id no rule holds, or -1. */
-static int free_rule_id(const struct rule_entry *rules, int n)
+static int free_rule_id(const struct xdpfwd_rule *rules, int n)
 {
 	static bool used[XDPFWD_MAX_RULES];
 	int i;
 
 	memset(used, 0, sizeof(used));
 	for (i = 0; i < n; i++)
-		if (rules[i].rule.id < XDPFWD_MAX_RULES)
-			used[rules[i].rule.id] = true;
+		if (rules[i].id < XDPFWD_MAX_RULES)
+			used[rules[i].id] = true;
 	for (i = 0; i < XDPFWD_MAX_RULES; i++)
 		if (!used[i])
 			return i;
@@ -226,56 +209,76 @@ static void manage_neighbour(__u32 addr)
 {
 	__u32 ifindex, nexthop;
 	char a[INET_ADDRSTRLEN];
+	struct nl_route rt;
 
-	if (!backend_neighbour(addr, &ifindex, &nexthop))
+	if (backend_neighbour(addr, &ifindex, &nexthop)) {
+		if (nl_neigh_manage(ifindex, nexthop))
+			warnf("cannot ask the kernel to keep %s resolved; the first packets may take the kernel path",
+			      addr_str(nexthop, a));
+	} else if (nl_route_get(addr, &rt) || rt.type != RTN_LOCAL) {
 		warnf("no route to %s from here: its packets will be handed to the kernel",
 		      addr_str(addr, a));
-	else if (nl_neigh_manage(ifindex, nexthop))
-		warnf("cannot ask the kernel to keep %s resolved; the first packets may take the kernel path",
-		      addr_str(nexthop, a));
+	}
 }
 
-/* parse_rule - "PROTO [EXT_ADDR:]EXT_PORT INT_ADDR:INT_PORT [--name NAME]",
- * as add and replace take it. *@name is NULL without --name. */
-static int parse_rule(int argc, char **argv, const char *cmd, struct xdpfwd_rule_key *key,
-		      struct xdpfwd_rule *rule, const char **name)
+/* overlaps - whether @a and @b would both claim some packet's port. */
+static bool overlaps(const struct xdpfwd_rule *a, const struct xdpfwd_rule *b)
 {
-	int err;
+	__u32 a0 = ntohs(a->ext_port), b0 = ntohs(b->ext_port);
 
-	*name = NULL;
-	if (argc == 5 && !strcmp(argv[3], "--name"))
-		*name = argv[4];
-	else if (argc != 3)
-		return errorf(EXIT_USAGE, "usage: xdpfwd %s PROTO [EXT_ADDR:]EXT_PORT INT_ADDR:INT_PORT [--name NAME]",
-			      cmd);
-	err = parse_proto(argv[0], &key->proto);
-	if (!err)
-		err = parse_endpoint(argv[1], "external", true, &key->ext_addr, &key->ext_port);
-	if (!err)
-		err = parse_endpoint(argv[2], "internal", false, &rule->int_addr, &rule->int_port);
-	if (!err && *name)
-		err = check_name(*name);
-	return err;
+	return a->proto == b->proto && a->ext_addr == b->ext_addr &&
+	       a0 < b0 + b->nports && b0 < a0 + a->nports;
 }
 
-/* find_rule - the index in @rules of the rule for @key, or -1. */
-static int find_rule(const struct rule_entry *rules, int n, const struct xdpfwd_rule_key *key)
+static bool same_ports(const struct xdpfwd_rule *a, const struct xdpfwd_rule *b)
 {
+	return a->proto == b->proto && a->ext_addr == b->ext_addr &&
+	       a->ext_port == b->ext_port && a->nports == b->nports;
+}
+
+/* ext_str - "[ADDR:]PORTS" of @r, as the user would write it. */
+static const char *ext_str(const struct xdpfwd_rule *r, char *buf, size_t len)
+{
+	char a[INET_ADDRSTRLEN], ports[16];
+
+	format_ports(ports, sizeof(ports), r->ext_port, r->nports);
+	if (r->ext_addr)
+		snprintf(buf, len, "%s:%s", addr_str(r->ext_addr, a), ports);
+	else
+		snprintf(buf, len, "%s", ports);
+	return buf;
+}
+
+/* find_rule - the index in @rules of the rule with @r's exact external
+ * ports, or -1 after an error saying what the user may have meant. */
+static int find_rule(const struct xdpfwd_rule *rules, int n, const struct xdpfwd_rule *r,
+		     const char *hint)
+{
+	char want[48], have[48];
 	int i;
 
 	for (i = 0; i < n; i++)
-		if (!memcmp(&rules[i].key, key, sizeof(*key)))
+		if (same_ports(&rules[i], r))
 			return i;
+	ext_str(r, want, sizeof(want));
+	for (i = 0; i < n; i++)
+		if (overlaps(&rules[i], r)) {
+			errorf(EXIT_USAGE, "no rule for %s %s, but rule '%s' (%s %s) covers it: name the whole range, or use --name %s",
+			       proto_str(r->proto), want, rules[i].name, proto_str(r->proto),
+			       ext_str(&rules[i], have, sizeof(have)), rules[i].name);
+			return -1;
+		}
+	errorf(EXIT_USAGE, "no rule for %s %s %s", proto_str(r->proto), want, hint);
 	return -1;
 }
 
 /* name_taken - whether a rule other than @rules[@except] is named @name. */
-static bool name_taken(const struct rule_entry *rules, int n, int except, const char *name)
+static bool name_taken(const struct xdpfwd_rule *rules, int n, int except, const char *name)
 {
 	int i;
 
 	for (i = 0; i < n; i++)
-		if (i != except && !strcmp(rules[i].rule.name, name))
+		if (i != except && !strcmp(rules[i].name, name))
 			return true;
 	return false;
 }
@@ -283,7 +286,7 @@ static bool name_taken(const struct rule_entry *rules, int n, int except, const 
 /* open_rules - open the state for a change (@how) and read its rules into
  * *@rules (*@n of them, to free). Returns EXIT_OK, or an exit code after the
  * error with the state closed again. */
-static int open_rules(struct state *st, enum state_open how, struct rule_entry **rules, int *n)
+static int open_rules(struct state *st, enum state_open how, struct xdpfwd_rule **rules, int *n)
 {
 	int err = state_open(st, how);
 
@@ -297,35 +300,71 @@ static int open_rules(struct state *st, enum state_open how, struct rule_entry *
 	return err;
 }
 
+/* advise_rule - what the user should know about a rule just made. */
+static void advise_rule(const struct state *st, const struct xdpfwd_rule *r)
+{
+	char a[INET_ADDRSTRLEN];
+
+	manage_neighbour(r->int_addr);
+	if ((r->flags & XDPFWD_RULE_F_SNAT) && !(r->flags & XDPFWD_RULE_F_SNAT_AUTO) &&
+	    !bpf_map_lookup_elem(st->map_fd[MAP_LOCAL_ADDRS], &r->snat_addr, &(__u32){ 0 }))
+		warnf("%s is not an address of this host: the backend's replies to it must still be routed here",
+		      addr_str(r->snat_addr, a));
+	if (!iface_loaded_count(st))
+		warnf("no interface is loaded yet: run 'xdpfwd load IFACE' to start forwarding");
+}
+
+/* add_rule - enter @spec's rule, complete with its id, into the maps: the
+ * allowlist and the rule before its ports, so a packet that finds a port
+ * finds the rest. Returns 0 or -errno, with nothing entered. */
+static int add_rule(struct state *st, const struct rule_spec *spec)
+{
+	const struct xdpfwd_rule *r = &spec->rule;
+	int err;
+
+	err = zero_stats(st->map_fd[MAP_RULE_STATS], r->id);
+	if (!err)
+		err = allow_apply(st->map_fd[MAP_ALLOW], r->id, spec->allow, spec->n_allow,
+				  NULL, 0, true);
+	if (!err && bpf_map_update_elem(st->map_fd[MAP_RULES], &r->id, r, BPF_NOEXIST))
+		err = -errno;
+	if (!err)
+		err = ports_set(st->map_fd[MAP_RULE_PORTS], r, true);
+	if (err) {
+		bpf_map_delete_elem(st->map_fd[MAP_RULES], &r->id);
+		allow_apply(st->map_fd[MAP_ALLOW], r->id, NULL, 0, spec->allow, spec->n_allow,
+			    false);
+	}
+	return err;
+}
+
 int do_add(int argc, char **argv)
 {
-	struct rule_entry *rules = NULL;
-	struct xdpfwd_rule_key key = {};
-	struct xdpfwd_rule rule = {};
-	const char *name;
+	struct xdpfwd_rule *rules = NULL, *r;
+	char have[48];
+	struct rule_spec spec;
 	struct state st;
 	int err, n, i, id;
 
-	err = parse_rule(argc, argv, "add", &key, &rule, &name);
+	err = parse_rule_spec(argc, argv, "add", &spec);
 	if (err)
 		return err;
-	if (name)
-		strcpy(rule.name, name);
-	else
-		default_name(&key, rule.name);
-
+	r = &spec.rule;
 	err = open_rules(&st, STATE_CREATE, &rules, &n);
 	if (err)
 		return err;
-	i = find_rule(rules, n, &key);
-	if (i >= 0) {
-		err = errorf(EXIT_USAGE, "a rule for %s %s exists already ('%s'); delete it first, or change its backend with 'xdpfwd replace'",
-			     argv[0], argv[1], rules[i].rule.name);
+	for (i = 0; i < n; i++)
+		if (overlaps(&rules[i], r))
+			break;
+	if (i < n) {
+		err = errorf(EXIT_USAGE, "%s %s overlaps rule '%s' (%s %s): delete it first, change its backend with 'xdpfwd replace', or choose other ports",
+			     argv[0], argv[1], rules[i].name, proto_str(r->proto),
+			     ext_str(&rules[i], have, sizeof(have)));
 		goto out;
 	}
-	if (name_taken(rules, n, -1, rule.name)) {
+	if (name_taken(rules, n, -1, r->name)) {
 		err = errorf(EXIT_USAGE, "a rule named '%s' exists already; choose another --name",
-			     rule.name);
+			     r->name);
 		goto out;
 	}
 	id = free_rule_id(rules, n);
@@ -333,20 +372,20 @@ int do_add(int argc, char **argv)
 		err = errorf(EXIT_FAIL, "the rule table is full (%d rules)", XDPFWD_MAX_RULES);
 		goto out;
 	}
-	rule.id = id;
+	r->id = id;
 	/* Connections of an earlier rule with this id carry an older gen. */
-	err = bpf_map_lookup_elem(st.map_fd[MAP_RULE_GENS], &rule.id, &rule.gen) ? -errno : 0;
+	err = bpf_map_lookup_elem(st.map_fd[MAP_RULE_GENS], &r->id, &r->gen) ? -errno : 0;
 	if (!err)
-		err = zero_stats(st.map_fd[MAP_RULE_STATS], rule.id);
-	if (!err && bpf_map_update_elem(st.map_fd[MAP_RULES], &key, &rule, BPF_NOEXIST))
-		err = -errno;
-	if (err) {
+		err = add_rule(&st, &spec);
+	if (err == -E2BIG || err == -ENOSPC || err == -ENOMEM) {
+		err = errorf(EXIT_FAIL, "cannot add the rule: the rule tables are full (at most %d external ports and %d allowlist CIDRs in all)",
+			     XDPFWD_MAX_RULE_PORTS, XDPFWD_MAX_ALLOW);
+		goto out;
+	} else if (err) {
 		err = errorf(EXIT_FAIL, "cannot add the rule: %s", strerror(-err));
 		goto out;
 	}
-	manage_neighbour(rule.int_addr);
-	if (!iface_loaded_count(&st))
-		warnf("no interface is loaded yet: run 'xdpfwd load IFACE' to start forwarding");
+	advise_rule(&st, r);
 	err = iface_refresh_maps(&st);
 out:
 	free(rules);
@@ -354,45 +393,58 @@ out:
 	return err;
 }
 
-/* do_replace - point an existing rule at a new backend. The rule keeps its
- * id and generation, so its connections keep their backend until they end;
- * only new connections go to the new one. */
+/* do_replace - give an existing rule a new backend, SNAT and allowlist (and
+ * name, when given). The rule keeps its id and generation, so its
+ * connections keep their backend until they end; only new connections see
+ * the new rule. */
 int do_replace(int argc, char **argv)
 {
-	struct rule_entry *rules = NULL;
-	struct xdpfwd_rule_key key = {};
-	struct xdpfwd_rule rule = {}, old;
+	struct allow_cidr have[XDPFWD_MAX_ALLOW_RULE];
+	struct xdpfwd_rule *rules = NULL, *r, old;
 	__u64 *per_rule = NULL, total;
-	const char *name;
+	struct rule_spec spec;
+	int err, n, i, n_have;
 	struct state st;
-	int err, n, i;
 
-	err = parse_rule(argc, argv, "replace", &key, &rule, &name);
+	err = parse_rule_spec(argc, argv, "replace", &spec);
 	if (err)
 		return err;
+	r = &spec.rule;
 	err = open_rules(&st, STATE_CHANGE, &rules, &n);
 	if (err)
 		return err;
-	i = find_rule(rules, n, &key);
+	i = find_rule(rules, n, r, "to replace (see 'xdpfwd list'; 'xdpfwd add' makes one)");
 	if (i < 0) {
-		err = errorf(EXIT_USAGE, "no rule for %s %s to replace (see 'xdpfwd list'; 'xdpfwd add' makes one)",
-			     argv[0], argv[1]);
+		err = EXIT_USAGE;
 		goto out;
 	}
-	if (name && name_taken(rules, n, i, name)) {
-		err = errorf(EXIT_USAGE, "a rule named '%s' exists already; choose another --name", name);
+	if (spec.named && name_taken(rules, n, i, r->name)) {
+		err = errorf(EXIT_USAGE, "a rule named '%s' exists already; choose another --name", r->name);
 		goto out;
 	}
-	old = rules[i].rule;
-	rules[i].rule.int_addr = rule.int_addr;
-	rules[i].rule.int_port = rule.int_port;
-	if (name)
-		snprintf(rules[i].rule.name, sizeof(rules[i].rule.name), "%s", name);
-	if (bpf_map_update_elem(st.map_fd[MAP_RULES], &key, &rules[i].rule, BPF_EXIST)) {
-		err = errorf(EXIT_FAIL, "cannot replace the rule: %s", strerror(errno));
+	old = rules[i];
+	r->id = old.id;
+	r->gen = old.gen;
+	if (!spec.named)
+		memcpy(r->name, old.name, sizeof(r->name));
+	n_have = allow_read(st.map_fd[MAP_ALLOW], r->id, have);
+	err = n_have < 0 ? n_have : 0;
+	/* Widen the allowlist, swap the rule, then narrow the allowlist:
+	 * no source the old and the new rule both admit is refused. */
+	if (!err)
+		err = allow_apply(st.map_fd[MAP_ALLOW], r->id, spec.allow, spec.n_allow, have,
+				  n_have, true);
+	if (!err && bpf_map_update_elem(st.map_fd[MAP_RULES], &r->id, r, BPF_EXIST))
+		err = -errno;
+	if (err) {
+		allow_apply(st.map_fd[MAP_ALLOW], r->id, have, n_have, spec.allow, spec.n_allow,
+			    false);
+		err = errorf(EXIT_FAIL, "cannot replace the rule: %s", strerror(-err));
 		goto out;
 	}
-	manage_neighbour(rule.int_addr);
+	allow_apply(st.map_fd[MAP_ALLOW], r->id, spec.allow, spec.n_allow, have, n_have, false);
+	rules[i] = *r;
+	advise_rule(&st, r);
 	/* Existing connections still go to the old backend: keep its next hop
 	 * resolved while any are left. */
 	per_rule = calloc(XDPFWD_MAX_RULES, sizeof(*per_rule));
@@ -407,7 +459,7 @@ out:
 
 static int usage_del(void)
 {
-	return errorf(EXIT_USAGE, "usage: xdpfwd del PROTO [EXT_ADDR:]EXT_PORT | xdpfwd del --name NAME");
+	return errorf(EXIT_USAGE, "usage: xdpfwd del PROTO [EXT_ADDR:]PORT[-PORT] | xdpfwd del --name NAME");
 }
 
 /* end_connections - make every connection of rule @id dead to the datapath
@@ -433,21 +485,35 @@ static void end_connections(struct state *st, __u32 id)
 		      strerror(-err));
 }
 
+/* find_named - the index in @rules of the rule named @name, or -1 after the
+ * error. */
+static int find_named(const struct xdpfwd_rule *rules, int n, const char *name)
+{
+	int i;
+
+	for (i = 0; i < n; i++)
+		if (!strcmp(rules[i].name, name))
+			return i;
+	errorf(EXIT_USAGE, "no rule named '%s' (see 'xdpfwd list')", name);
+	return -1;
+}
+
 int do_del(int argc, char **argv)
 {
-	struct xdpfwd_rule_key key = {};
-	struct rule_entry *rules = NULL, gone;
+	struct allow_cidr have[XDPFWD_MAX_ALLOW_RULE];
+	struct xdpfwd_rule *rules = NULL, want = {}, gone;
 	const char *name = NULL;
-	int err, n, i, found = -1;
+	int err, n, i, n_have;
 	struct state st;
 
 	if (argc == 2 && !strcmp(argv[0], "--name")) {
 		name = argv[1];
 		err = check_name(name);
 	} else if (argc == 2) {
-		err = parse_proto(argv[0], &key.proto);
+		err = parse_proto(argv[0], &want.proto);
 		if (!err)
-			err = parse_endpoint(argv[1], "external", true, &key.ext_addr, &key.ext_port);
+			err = parse_ext(argv[1], want.proto, &want.ext_addr, &want.ext_port,
+					&want.nports);
 	} else {
 		return usage_del();
 	}
@@ -456,49 +522,72 @@ int do_del(int argc, char **argv)
 	err = open_rules(&st, STATE_CHANGE, &rules, &n);
 	if (err)
 		return err;
-	for (i = 0; i < n && found < 0; i++)
-		if (name ? !strcmp(rules[i].rule.name, name) :
-			   !memcmp(&rules[i].key, &key, sizeof(key)))
-			found = i;
-	if (found < 0) {
-		if (name)
-			err = errorf(EXIT_USAGE, "no rule named '%s' (see 'xdpfwd list')", name);
-		else
-			err = errorf(EXIT_USAGE, "no rule for %s %s (see 'xdpfwd list')", argv[0], argv[1]);
+	i = name ? find_named(rules, n, name) : find_rule(rules, n, &want, "(see 'xdpfwd list')");
+	if (i < 0) {
+		err = EXIT_USAGE;
 		goto out;
 	}
-	gone = rules[found];
-	if (bpf_map_delete_elem(st.map_fd[MAP_RULES], &gone.key)) {
-		err = errorf(EXIT_FAIL, "cannot delete the rule: %s", strerror(errno));
-		goto out;
-	}
-	/* New connections stop at the rule, existing ones here. */
-	end_connections(&st, gone.rule.id);
-	rules[found] = rules[--n];
-	release_neighbour(gone.rule.int_addr, rules, n);
+	gone = rules[i];
+	/* No new connection once the ports are gone; the rest can wait. */
+	ports_set(st.map_fd[MAP_RULE_PORTS], &gone, false);
+	end_connections(&st, gone.id);
+	bpf_map_delete_elem(st.map_fd[MAP_RULES], &gone.id);
+	n_have = allow_read(st.map_fd[MAP_ALLOW], gone.id, have);
+	if (n_have > 0)
+		allow_apply(st.map_fd[MAP_ALLOW], gone.id, NULL, 0, have, n_have, false);
+	rules[i] = rules[--n];
+	release_neighbour(gone.int_addr, rules, n);
 out:
 	free(rules);
 	state_close(&st, err);
 	return err;
 }
 
-static void print_rule(const struct rule_entry *r)
+/* print_rule - one rule's ports and backend, as list and stats show it. */
+static void print_rule(const struct xdpfwd_rule *r)
 {
-	char ext[48], in[48], a[INET_ADDRSTRLEN];
+	char ext[48], in[48], ports[16], a[INET_ADDRSTRLEN];
+	__u16 int_port = rule_backend_port(r);
 
-	snprintf(ext, sizeof(ext), "%s:%u", r->key.ext_addr ? addr_str(r->key.ext_addr, a) : "*",
-		 ntohs(r->key.ext_port));
-	snprintf(in, sizeof(in), "%s:%u", addr_str(r->rule.int_addr, a), ntohs(r->rule.int_port));
-	out_string("name", "%-20s ", r->rule.name);
-	out_string("proto", "%-5s ", proto_str(r->key.proto));
-	if (r->key.ext_addr)
-		out_string("ext_addr", NULL, addr_str(r->key.ext_addr, a));
+	ext_str(r, ext, sizeof(ext));
+	format_ports(ports, sizeof(ports), int_port, r->nports);
+	snprintf(in, sizeof(in), "%s:%s", addr_str(r->int_addr, a), ports);
+	out_string("name", "%-20s ", r->name);
+	out_string("proto", "%-5s ", proto_str(r->proto));
+	if (r->ext_addr)
+		out_string("ext_addr", NULL, addr_str(r->ext_addr, a));
 	else
 		out_null("ext_addr", NULL, NULL);
-	out_u64("ext_port", NULL, ntohs(r->key.ext_port));
-	out_string("int_addr", NULL, addr_str(r->rule.int_addr, a));
-	out_u64("int_port", NULL, ntohs(r->rule.int_port));
+	out_u64("ext_port", NULL, ntohs(r->ext_port));
+	out_u64("ext_port_end", NULL, ntohs(r->ext_port) + r->nports - 1);
+	out_string("int_addr", NULL, addr_str(r->int_addr, a));
+	out_u64("int_port", NULL, ntohs(int_port));
+	out_u64("int_port_end", NULL, ntohs(int_port) + r->nports - 1);
 	out_text("%-21s -> %-21s", ext, in);
+}
+
+/* print_options - a rule's SNAT and allowlist, last on its line. */
+static void print_options(const struct state *st, const struct xdpfwd_rule *r)
+{
+	struct allow_cidr allow[XDPFWD_MAX_ALLOW_RULE];
+	char a[INET_ADDRSTRLEN], cidr[24];
+	int n_allow = 0, i;
+
+	if (!(r->flags & XDPFWD_RULE_F_SNAT))
+		out_null("snat", NULL, NULL);
+	else if (r->flags & XDPFWD_RULE_F_SNAT_AUTO)
+		out_string("snat", " snat %s", "auto");
+	else
+		out_string("snat", " snat %s", addr_str(r->snat_addr, a));
+	if (r->flags & XDPFWD_RULE_F_ALLOW)
+		n_allow = allow_read(st->map_fd[MAP_ALLOW], r->id, allow);
+	out_text("%s", n_allow > 0 ? " allow " : "");
+	out_open_array("allow");
+	for (i = 0; i < n_allow; i++) {
+		snprintf(cidr, sizeof(cidr), "%s/%u", addr_str(allow[i].addr, a), allow[i].len);
+		out_string(NULL, i ? ",%s" : "%s", cidr);
+	}
+	out_close_array();
 }
 
 /* print_counters - a rule's live connections and its traffic, summed over
@@ -516,12 +605,14 @@ static void print_counters(const struct state *st, __u32 id, __u64 flows,
 			sum.orig_bytes += percpu[c].orig_bytes;
 			sum.reply_packets += percpu[c].reply_packets;
 			sum.reply_bytes += percpu[c].reply_bytes;
+			sum.denied_packets += percpu[c].denied_packets;
 		}
 	out_u64("flows", " %7llu", flows);
 	out_u64("orig_packets", " %11llu", sum.orig_packets);
 	out_u64("orig_bytes", " %12llu", sum.orig_bytes);
 	out_u64("reply_packets", " %11llu", sum.reply_packets);
 	out_u64("reply_bytes", " %12llu", sum.reply_bytes);
+	out_u64("denied_packets", " %11llu", sum.denied_packets);
 }
 
 /* show_rules - the list; with @stats, each rule's connections and
@@ -530,7 +621,7 @@ static int show_rules(int argc, bool stats)
 {
 	int ncpus = libbpf_num_possible_cpus();
 	struct xdpfwd_rule_stats *percpu = NULL;
-	struct rule_entry *rules = NULL;
+	struct xdpfwd_rule *rules = NULL;
 	__u64 *flows = NULL, total;
 	struct state st;
 	int err, n = 0, i;
@@ -555,8 +646,8 @@ static int show_rules(int argc, bool stats)
 		if (stats && ct_count_valid(&st, &total, flows))
 			warnf("cannot read the connection tables: connection counts are incomplete");
 	}
-	out_text("%-20s %-5s %-21s    %-21s%s\n", "NAME", "PROTO", "EXTERNAL", "INTERNAL",
-		 stats ? "   FLOWS   ORIG_PKTS   ORIG_BYTES  REPLY_PKTS  REPLY_BYTES" : "");
+	out_text("%-20s %-5s %-21s    %-21s%s OPTIONS\n", "NAME", "PROTO", "EXTERNAL", "INTERNAL",
+		 stats ? "   FLOWS   ORIG_PKTS   ORIG_BYTES  REPLY_PKTS  REPLY_BYTES  DENIED_PKTS" : "");
 	if (stats)
 		out_open_object(NULL);
 	out_open_array(stats ? "rules" : NULL);
@@ -564,9 +655,9 @@ static int show_rules(int argc, bool stats)
 		out_open_object(NULL);
 		print_rule(&rules[i]);
 		if (stats)
-			print_counters(&st, rules[i].rule.id,
-				       rules[i].rule.id < XDPFWD_MAX_RULES ? flows[rules[i].rule.id] : 0,
-				       percpu);
+			print_counters(&st, rules[i].id,
+				       rules[i].id < XDPFWD_MAX_RULES ? flows[rules[i].id] : 0, percpu);
+		print_options(&st, &rules[i]);
 		out_text("\n");
 		out_close_object();
 	}

@@ -23,6 +23,8 @@
 
 static const char *const map_names[MAP_COUNT] = {
 	[MAP_RULES] = "rules",
+	[MAP_RULE_PORTS] = "rule_ports",
+	[MAP_ALLOW] = "allow",
 	[MAP_RULE_STATS] = "rule_stats",
 	[MAP_RULE_GENS] = "rule_gens",
 	[MAP_FLOWS] = "flows",
@@ -34,7 +36,9 @@ static const char *const map_names[MAP_COUNT] = {
 	[MAP_REASONS] = "reasons",
 };
 
-static const char *const prog_pins[] = { "prog_native", "prog_generic", "prog_tc" };
+static const char *const prog_pins[] = { "prog_native", "prog_generic", "prog_tc",
+					  "prog_tc_ingress" };
+#define N_PROGS (sizeof(prog_pins) / sizeof(prog_pins[0]))
 
 void state_path(const struct state *st, char *buf, size_t len, const char *name)
 {
@@ -136,7 +140,7 @@ static int keep_maps(struct state *st, struct bpf_object *obj)
 static int load_objects(struct state *st, __u32 max_flows, bool new_tables)
 {
 	LIBBPF_OPTS(bpf_object_open_opts, opts, .pin_root_path = st->pin_dir);
-	struct bpf_program *progs[3];
+	struct bpf_program *progs[N_PROGS];
 	struct bpf_map *tables[2];
 	struct xdpfwd_bpf *skel;
 	int err, i;
@@ -163,18 +167,47 @@ static int load_objects(struct state *st, __u32 max_flows, bool new_tables)
 	progs[0] = skel->progs.xdpfwd_native;
 	progs[1] = skel->progs.xdpfwd_generic;
 	progs[2] = skel->progs.xdpfwd_tc_egress;
-	for (i = 0; i < 3 && !err; i++)
+	progs[3] = skel->progs.xdpfwd_tc_ingress;
+	for (i = 0; i < (int)N_PROGS && !err; i++)
 		err = pin_replacing(st, prog_pins[i], bpf_program__fd(progs[i]));
 	xdpfwd_bpf__destroy(skel);
 	return err;
 }
 
-/* write_default_config - the timeouts a new state starts with. */
+/* snat_port_range - the source ports SNAT may use: the larger stretch of
+ * unprivileged ports outside the kernel's ephemeral range, so a connection
+ * of this host's own never shares a 4-tuple with a NATed one. */
+static void snat_port_range(struct xdpfwd_config *cfg)
+{
+	unsigned int lo = 32768, hi = 60999;
+	FILE *f = fopen("/proc/sys/net/ipv4/ip_local_port_range", "r");
+
+	if (f) {
+		if (fscanf(f, "%u %u", &lo, &hi) != 2 || lo > hi || hi > 65535)
+			lo = 32768, hi = 60999;
+		fclose(f);
+	}
+	if (lo < 1024 + 1024 && hi > 65535 - 1024) {
+		/* No room outside it: share it. */
+		cfg->snat_port_min = XDPFWD_SNAT_PORT_MIN;
+		cfg->snat_port_max = XDPFWD_SNAT_PORT_MAX;
+	} else if (lo - 1024 >= 65535 - hi) {
+		cfg->snat_port_min = 1024;
+		cfg->snat_port_max = lo - 1;
+	} else {
+		cfg->snat_port_min = hi + 1;
+		cfg->snat_port_max = 65535;
+	}
+}
+
+/* write_default_config - the timeouts and SNAT ports a new state starts
+ * with. */
 static int write_default_config(struct state *st)
 {
 	struct xdpfwd_config cfg = { .timeout = XDPFWD_CT_DEFAULT_TIMEOUTS };
 	__u32 zero = 0;
 
+	snat_port_range(&cfg);
 	if (bpf_map_update_elem(st->map_fd[MAP_CONFIG], &zero, &cfg, BPF_ANY))
 		return errorf(EXIT_FAIL, "cannot write the connection timeouts: %s", strerror(errno));
 	return EXIT_OK;

@@ -17,6 +17,8 @@ enum {
 
 enum state_map {
 	MAP_RULES,
+	MAP_RULE_PORTS,
+	MAP_ALLOW,
 	MAP_RULE_STATS,
 	MAP_RULE_GENS,
 	MAP_FLOWS,
@@ -45,10 +47,11 @@ struct state {
 	bool created;		/* this invocation created the state */
 };
 
-/* A command or subcommand: matched by unambiguous prefix. */
+/* A command or subcommand: matched by unambiguous prefix, unless @exact. */
 struct cmd {
 	const char *name;
 	int (*fn)(int argc, char **argv);
+	bool exact;	/* attaches to interfaces: a typo must not do that */
 };
 /* cmd_find - the one of @n @cmds that @name names or is a prefix of; NULL
  * after printing the error. @parent names the command they belong to ("" at
@@ -85,19 +88,60 @@ void state_path(const struct state *st, char *buf, size_t len, const char *name)
 int state_prog_fd(const struct state *st, const char *pin_name);
 
 /* iface.c: per-interface attachment, and the maps that follow interfaces. */
+enum xdp_mode { MODE_AUTO, MODE_NATIVE, MODE_GENERIC };
 int iface_refresh_maps(struct state *st);
 int iface_loaded_count(const struct state *st);
+/* loaded_ifindexes - the interfaces with a pinned link, at most @max into
+ * @out. Returns the count. */
+int loaded_ifindexes(const struct state *st, __u32 *out, int max);
+/* attached_mode - the mode our link on @ifindex runs in. */
+enum xdp_mode attached_mode(__u32 ifindex);
+/* xdp_egress_ok - whether @ifindex takes XDP-redirected frames now. */
+bool xdp_egress_ok(__u32 ifindex);
+/* forwarding_enabled - net.ipv4.ip_forward: 1, 0, or -1 when unreadable. */
+int forwarding_enabled(void);
 /* The per-reason packet counters, as the "reasons" object. */
 void print_reasons(const struct state *st);
 
-/* rule.c */
-struct rule_entry {
-	struct xdpfwd_rule_key key;
-	struct xdpfwd_rule rule;
+/* spec.c: rules as the command line gives them. */
+struct allow_cidr {
+	__u32 addr;
+	__u8 len;
 };
+struct rule_spec {
+	struct xdpfwd_rule rule;	/* all but id and gen */
+	bool named;			/* --name was given */
+	int n_allow;
+	struct allow_cidr allow[XDPFWD_MAX_ALLOW_RULE];
+};
+/* parse_rule_spec - add's and replace's arguments (@cmd names the command,
+ * for the usage line). A rule not named gets a name from its protocol and
+ * external ports. */
+int parse_rule_spec(int argc, char **argv, const char *cmd, struct rule_spec *spec);
+int parse_proto(const char *s, __u8 *proto);
+/* parse_ext - "[ADDR:]PORT[-PORT]": address (0 when absent), first port
+ * (network order) and count. */
+int parse_ext(const char *arg, __u8 proto, __u32 *addr, __u16 *port, __u16 *nports);
+/* parse_addr - a unicast IPv4 address a forward can use, network order. */
+int parse_addr(const char *s, const char *what, __u32 *addr);
+int check_name(const char *name);
+/* format_ports - "PORT" or "FIRST-LAST". */
+void format_ports(char *buf, size_t len, __u16 port, __u16 nports);
+const char *addr_str(__u32 addr, char *buf);
+const char *proto_str(__u8 proto);
+
+/* rule.c */
 /* rules_read - every rule, in the order of their ids. Returns the count
  * (entries in *@out, to free) or -errno. */
-int rules_read(int fd, struct rule_entry **out);
+int rules_read(int fd, struct xdpfwd_rule **out);
+/* allow_read - the allowlist of rule @id, at most XDPFWD_MAX_ALLOW_RULE
+ * CIDRs into @out. Returns the count or -errno. */
+int allow_read(int fd, __u32 id, struct allow_cidr *out);
+/* rule_backend_port - the backend port of @r's first external port. */
+__u16 rule_backend_port(const struct xdpfwd_rule *r);
+/* backend_neighbour - the interface and next hop through which the kernel
+ * forwards to @addr; false when it does not (no route, or a local address). */
+bool backend_neighbour(__u32 addr, __u32 *ifindex, __u32 *nexthop);
 /* Let the kernel stop keeping the rules' backends resolved. */
 void rules_release_neighbours(struct state *st);
 
@@ -111,6 +155,7 @@ int do_list(int argc, char **argv);
 int do_stats(int argc, char **argv);
 int do_replace(int argc, char **argv);
 int do_conntrack(int argc, char **argv);
+int do_check(int argc, char **argv);
 
 /* conntrack.c: the connection tables. A connection is valid (alive) when its
  * original-direction entry is of the rule's current generation and has not
@@ -129,9 +174,5 @@ int ct_count_valid(const struct state *st, __u64 *total, __u64 *per_rule);
  * when negative), valid or not, from both tables; *@removed counts the valid
  * ones. Returns 0 or -errno. */
 int ct_purge(const struct state *st, long rule_id, __u64 *removed);
-
-/* Text forms of addresses and protocols, for printing. */
-const char *addr_str(__u32 addr, char *buf);
-const char *proto_str(__u8 proto);
 
 #endif /* XDPFWD_CLI_H */

@@ -55,8 +55,11 @@ def obj_get(path):
 def xdp_test_run(prog_fd, data, ingress_ifindex=0, rx_queue=0, out_size=16384):
     """Run @data through the XDP program once.
 
-    Returns (verdict, output bytes). The xdp_md context makes the program see
-    the packet as received on @ingress_ifindex (in the caller's netns)."""
+    Returns (verdict, output bytes, metadata length): the output is what the
+    kernel hands back, the XDP metadata the program put in front of the
+    frame (bpf_xdp_adjust_meta) included; its first @metadata length bytes
+    are that metadata. The xdp_md context makes the program see the packet
+    as received on @ingress_ifindex (in the caller's netns)."""
     data = bytes(data)
     din = ctypes.create_string_buffer(data, len(data))
     dout = ctypes.create_string_buffer(out_size)
@@ -64,6 +67,7 @@ def xdp_test_run(prog_fd, data, ingress_ifindex=0, rx_queue=0, out_size=16384):
     # rx_queue_index, egress_ifindex
     ctx = ctypes.create_string_buffer(
         struct.pack("=6I", 0, len(data), 0, ingress_ifindex, rx_queue, 0), 24)
+    ctx_out = ctypes.create_string_buffer(24)
     attr = ctypes.create_string_buffer(_ATTR_SIZE)
     # test: prog_fd, retval, data_size_in, data_size_out, data_in, data_out,
     # repeat, duration, ctx_size_in, ctx_size_out, ctx_in, ctx_out, flags,
@@ -71,7 +75,35 @@ def xdp_test_run(prog_fd, data, ingress_ifindex=0, rx_queue=0, out_size=16384):
     struct.pack_into("=IIIIQQIIIIQQIII", attr, 0,
                      prog_fd, 0, len(data), out_size,
                      ctypes.addressof(din), ctypes.addressof(dout),
-                     1, 0, 24, 0, ctypes.addressof(ctx), 0, 0, 0, 0)
+                     1, 0, 24, 24, ctypes.addressof(ctx),
+                     ctypes.addressof(ctx_out), 0, 0, 0)
+    _bpf(BPF_PROG_TEST_RUN, attr)
+    retval, _, size_out = struct.unpack_from("=III", attr, 4)
+    # on the way out, xdp_md.data is the metadata's length (data_meta is 0)
+    meta_len = struct.unpack_from("=I", ctx_out.raw, 0)[0]
+    return retval, dout.raw[:size_out], meta_len
+
+
+SKB_CTX_SIZE = 192          # struct __sk_buff
+TC_ACT_OK, TC_ACT_SHOT, TC_ACT_REDIRECT = 0, 2, 7
+
+
+def skb_test_run(prog_fd, data, ifindex=0, out_size=16384):
+    """Run @data through a TC program once, as an skb on @ifindex.
+
+    Returns (return code, output bytes). The kernel takes no XDP metadata
+    in front of an skb here, so a frame XDP marked for TC cannot be fed."""
+    data = bytes(data)
+    din = ctypes.create_string_buffer(data, len(data))
+    dout = ctypes.create_string_buffer(out_size)
+    ctx = bytearray(SKB_CTX_SIZE)
+    struct.pack_into("=II", ctx, 36, ifindex, ifindex)  # ingress_ifindex, ifindex
+    cin = ctypes.create_string_buffer(bytes(ctx), SKB_CTX_SIZE)
+    attr = ctypes.create_string_buffer(_ATTR_SIZE)
+    struct.pack_into("=IIIIQQIIIIQQIII", attr, 0,
+                     prog_fd, 0, len(data), out_size,
+                     ctypes.addressof(din), ctypes.addressof(dout),
+                     1, 0, SKB_CTX_SIZE, 0, ctypes.addressof(cin), 0, 0, 0, 0)
     _bpf(BPF_PROG_TEST_RUN, attr)
     retval, _, size_out = struct.unpack_from("=III", attr, 4)
     return retval, dout.raw[:size_out]
@@ -115,8 +147,26 @@ def _map_attr(fd, key, value_or_next=None, flags=0):
     return attr
 
 
+# BPF_MAP_TYPE_PERCPU_HASH, _PERCPU_ARRAY, _LRU_PERCPU_HASH: a value a CPU
+_PERCPU_TYPES = (5, 6, 10)
+
+
+def _check_sizes(fd, key, value_size=None):
+    """Refuse a key or value buffer of another size than the map's: the
+    kernel would read or write past it (a test still on an old layout
+    would crash, not fail)."""
+    mtype, ks, vs, _ = map_info(fd)
+    if mtype in _PERCPU_TYPES:
+        vs = (vs + 7) // 8 * 8 * possible_cpus()
+    if len(key) != ks or (value_size is not None and value_size != vs):
+        raise ValueError("the map %s has %d-byte keys and %d-byte values, the "
+                         "test gave %d and %s: its layout is out of date" %
+                         (map_name(fd), ks, vs, len(key), value_size))
+
+
 def map_lookup(fd, key, value_size):
     """The value under @key (bytes), or None when there is none."""
+    _check_sizes(fd, key, value_size)
     k = ctypes.create_string_buffer(bytes(key), len(key))
     v = ctypes.create_string_buffer(value_size)
     try:
@@ -130,6 +180,7 @@ def map_lookup(fd, key, value_size):
 
 def map_update(fd, key, value, flags=BPF_ANY):
     """Store @value under @key; raises OSError as the kernel refuses."""
+    _check_sizes(fd, key, len(value))
     k = ctypes.create_string_buffer(bytes(key), len(key))
     v = ctypes.create_string_buffer(bytes(value), len(value))
     _bpf(BPF_MAP_UPDATE_ELEM, _map_attr(fd, k, v, flags))
@@ -137,6 +188,7 @@ def map_update(fd, key, value, flags=BPF_ANY):
 
 def map_delete(fd, key):
     """Remove @key; returns whether it was there."""
+    _check_sizes(fd, key)
     k = ctypes.create_string_buffer(bytes(key), len(key))
     try:
         _bpf(BPF_MAP_DELETE_ELEM, _map_attr(fd, k))
@@ -149,6 +201,7 @@ def map_delete(fd, key):
 
 def map_keys(fd, key_size, limit=1 << 20):
     """Every key of a hash map (at most @limit), as bytes."""
+    _check_sizes(fd, bytes(key_size))
     keys = []
     cur = None
     nxt = ctypes.create_string_buffer(key_size)
@@ -173,6 +226,15 @@ def map_info(fd):
     _bpf(BPF_OBJ_GET_INFO_BY_FD, attr)
     mtype, _, key_size, value_size, max_entries = struct.unpack_from("=5I", info, 0)
     return mtype, key_size, value_size, max_entries
+
+
+def map_name(fd):
+    """The name the map behind @fd was created with (bpf_map_info.name)."""
+    info = ctypes.create_string_buffer(80)
+    attr = ctypes.create_string_buffer(_ATTR_SIZE)
+    struct.pack_into("=IIQ", attr, 0, fd, len(info), ctypes.addressof(info))
+    _bpf(BPF_OBJ_GET_INFO_BY_FD, attr)
+    return info.raw[24:40].split(b"\0")[0].decode(errors="replace")
 
 
 def possible_cpus():

@@ -24,7 +24,8 @@ import bpfsys  # noqa: E402
 from bpfsys import XDP_DROP, XDP_PASS, XDP_REDIRECT  # noqa: E402
 import topo  # noqa: E402
 from topo import (Link, Topo, check, concrete, translated,  # noqa: E402
-                  expect_verdict, expect_bytes, scapy_checksums_ok, header_define)
+                  expect_verdict, expect_bytes, scapy_checksums_ok, header_define,
+                  flow_key)
 
 from scapy.layers.l2 import Ether  # noqa: E402
 from scapy.layers.inet import (IP, TCP, UDP, ICMP, IPOption_Router_Alert,  # noqa: E402
@@ -59,6 +60,11 @@ FRAG_TIMEOUT = 30
 SEC = 1000 * 1000 * 1000
 
 
+# struct xdpfwd_rule: 64 bytes, id and gen (host order) at 20 and 24
+RULE_SIZE, RULE_ID_OFF = 64, 20
+STATS_SIZE = 40     # struct xdpfwd_rule_stats: five u64 a CPU
+
+
 class Rule:
     """A rule as the CLI takes it, and as the rules map holds it."""
 
@@ -70,15 +76,32 @@ class Rule:
         return [self.proto, str(self.ext_port), "%s:%d" % (self.int_addr, self.int_port)]
 
     def key(self):
+        """Its external port's key in rule_ports."""
         return socket.inet_aton("0.0.0.0") + struct.pack("!HBB", self.ext_port,
                                                          PROTO[self.proto], 0)
 
+    def raw(self):
+        """(id, struct xdpfwd_rule bytes) of the rule, or None: its id from
+        rule_ports, the rule from rules by that id."""
+        raw_id = bpfsys.map_lookup(T.map_fd("rule_ports"), self.key(), 4)
+        if raw_id is None:
+            return None
+        rid = struct.unpack("=I", raw_id)[0]
+        raw = bpfsys.map_lookup(T.map_fd("rules"), struct.pack("=I", rid), RULE_SIZE)
+        check(raw is not None, "rule_ports maps %s %d to rule id %d, which the "
+              "rules map does not hold" % (self.proto, self.ext_port, rid))
+        return rid, raw
+
     def entry(self):
         """(id, gen) of the rule in the rules map, or None."""
-        raw = bpfsys.map_lookup(T.map_fd("rules"), self.key(), 48)
-        if raw is None:
+        found = self.raw()
+        if found is None:
             return None
-        return struct.unpack_from("=II", raw, 8)
+        rid, raw = found
+        got = struct.unpack_from("=II", raw, RULE_ID_OFF)
+        check(got[0] == rid, "the rule under id %d in the rules map says its "
+              "id is %d" % (rid, got[0]))
+        return got
 
     def replace(self, int_addr, int_port):
         T.xdpfwd("replace", self.proto, str(self.ext_port),
@@ -123,40 +146,13 @@ T = Topo("xfc",
 # --------------------------------------------------------------------------
 # The connection tables, as the datapath keeps them.
 
-def flow_key(saddr, daddr, sport, dport, proto):
-    return (socket.inet_aton(saddr) + socket.inet_aton(daddr) +
-            struct.pack("!HHB3x", sport, dport, proto))
-
-
-class Flow:
-    """A decoded struct xdpfwd_flow."""
-    SIZE = 72
-
-    def __init__(self, raw):
-        self.raw = raw
-        self.saddr = socket.inet_ntoa(raw[0:4])
-        self.daddr = socket.inet_ntoa(raw[4:8])
-        self.sport, self.dport = struct.unpack_from("!HH", raw, 8)
-        (self.rule_id, self.rule_gen, self.dir, self.state,
-         self.flags) = struct.unpack_from("=IIBBB", raw, 12)
-        (self.created_ns, self.seen_ns, p0, p1, b0, b1) = struct.unpack_from("=6Q", raw, 24)
-        self.packets, self.bytes = [p0, p1], [b0, b1]
-
-    def tuple(self):
-        return (self.saddr, self.daddr, self.sport, self.dport)
-
-    def with_seen(self, ns):
-        return self.raw[:32] + struct.pack("=Q", ns) + self.raw[40:]
-
-
 def lookup(table, key):
-    raw = bpfsys.map_lookup(T.map_fd(table), key, Flow.SIZE)
-    return Flow(raw) if raw is not None else None
+    return T.flow(table, key)
 
 
 def where(key):
     """The tables holding @key."""
-    return [t for t in ("flows", "flows_new") if lookup(t, key) is not None]
+    return T.flow_tables(key)
 
 
 def state_name(n):
@@ -172,7 +168,7 @@ def flag_names(f):
 
 
 def config_raw():
-    return bpfsys.map_lookup(T.map_fd("config"), struct.pack("=I", 0), 48)
+    return T.config()
 
 
 def timeout(state):
@@ -188,11 +184,14 @@ def rule_gen_now(rule_id):
 
 
 def rule_stats(rule_id):
+    """(orig packets, orig bytes, reply packets, reply bytes, denied
+    packets) of a rule, summed over the CPUs."""
     ncpu = bpfsys.possible_cpus()
-    raw = bpfsys.map_lookup(T.map_fd("rule_stats"), struct.pack("=I", rule_id), 32 * ncpu)
-    total = [0, 0, 0, 0]
+    raw = bpfsys.map_lookup(T.map_fd("rule_stats"), struct.pack("=I", rule_id),
+                            STATS_SIZE * ncpu)
+    total = [0] * 5
     for c in range(ncpu):
-        for i, v in enumerate(struct.unpack_from("=4Q", raw, 32 * c)):
+        for i, v in enumerate(struct.unpack_from("=5Q", raw, STATS_SIZE * c)):
             total[i] += v
     return total
 
@@ -388,7 +387,9 @@ class Conn:
 
 def test_map_layouts():
     want = {"flows": (16, 72), "flows_new": (16, 72), "frags": (12, 24),
-            "config": (4, 48), "rule_gens": (4, 4), "rules": (8, 48)}
+            "config": (4, 48), "rule_gens": (4, 4), "rules": (4, RULE_SIZE),
+            "rule_ports": (8, 4), "allow": (12, 4), "local_addrs": (4, 4),
+            "rule_stats": (4, STATS_SIZE)}
     for name, (ks, vs) in want.items():
         _, k, v, _ = bpfsys.map_info(T.map_fd(name))
         check((k, v) == (ks, vs), "the pinned map %s should have %d-byte keys "
@@ -434,9 +435,9 @@ def test_tcp_handshake_to_time_wait():
           "(%d, then %d)" % (created, o.created_ns))
     rid, _ = R_SM.entry()
     got = rule_stats(rid)
-    want = [c.packets[0], c.bytes[0], c.packets[1], c.bytes[1]]
+    want = [c.packets[0], c.bytes[0], c.packets[1], c.bytes[1], 0]
     check(got == want, "the rule's counters (orig packets, bytes, reply packets, "
-          "bytes) should be %s but are %s" % (want, got))
+          "bytes, denied packets) should be %s but are %s" % (want, got))
 
     c.fresh()
     t0 = now()
@@ -679,13 +680,16 @@ def test_stale_generation_not_used():
     c, d = Conn(R_STALE), Conn(R_STALE)
     c.handshake(" of connection 1")
     d.handshake(" of connection 2")
-    raw = bpfsys.map_lookup(T.map_fd("rules"), R_STALE.key(), 48)
-    rid, gen = struct.unpack_from("=II", raw, 8)
+    rid, raw = R_STALE.raw()
+    gen = struct.unpack_from("=I", raw, RULE_ID_OFF + 4)[0]
     bpfsys.map_update(T.map_fd("rule_gens"), struct.pack("=I", rid),
                       struct.pack("=I", gen + 1))
-    bpfsys.map_update(T.map_fd("rules"), R_STALE.key(),
-                      socket.inet_aton(BACKEND6) + struct.pack("!H", 67) + raw[6:12] +
-                      struct.pack("=I", gen + 1) + raw[16:], bpfsys.BPF_EXIST)
+    # int_addr and int_port at 8, gen at 24
+    new = bytearray(raw)
+    new[8:14] = socket.inet_aton(BACKEND6) + struct.pack("!H", 67)
+    struct.pack_into("=I", new, RULE_ID_OFF + 4, gen + 1)
+    bpfsys.map_update(T.map_fd("rules"), struct.pack("=I", rid), bytes(new),
+                      bpfsys.BPF_EXIST)
     R_STALE.int_addr, R_STALE.int_port = BACKEND6, 67
     old = c.backend
     c.fresh()

@@ -32,6 +32,7 @@ WAN_IP, LAN_IP = "203.0.113.1", "198.51.100.1"
 WAN_IP2 = "203.0.113.2"              # secondary address of wan0
 CLIENT_IP, CLIENT_MAC = "203.0.113.50", "02:00:00:00:71:50"
 OTHER_WAN_IP = "203.0.113.99"        # not an address of ours
+TRANSIT_LAN_IP = "198.51.100.77"     # on lan0's subnet, not an address of ours
 EXT_IP = "203.0.113.77"              # explicit external address of a rule
 HAIRPIN_IP, HAIRPIN_MAC = "203.0.113.9", "02:00:00:00:71:09"
 BACKEND5, BACKEND5_MAC = "198.51.100.5", "02:00:00:00:64:05"
@@ -261,18 +262,58 @@ def test_explicit_external_address():
     forward_orig(padded, R_EXT, "a 60-byte SYN with Ethernet padding")
 
 
-def test_hairpin_back_out_ingress():
-    syn = client_tcp(WAN_IP, 7070)
-    before = reasons().get("fwd_tx", 0)
-    forward_orig(syn, R_HAIRPIN, "a SYN to a backend behind wan0 itself",
-                 verdict=XDP_REDIRECT, out_mac=WAN0_MAC)
-    after = reasons().get("fwd_tx", 0)
-    check(after == before + 1, "a SYN sent back out wan0 should count as fwd_tx, "
-          "but fwd_tx went from %d to %d" % (before, after))
+def forward_snat(pkt, rule, snat_addr, what, out_mac, backend_mac, dev="wan0"):
+    """Send a client packet that must leave DNATed to the rule's backend
+    and source-NATed to @snat_addr, from a port of the config's SNAT range;
+    returns that port."""
+    _, _, _, int_addr, int_port = rule
+    Ledger.add(rule, "orig", pkt)
+    v, out = T.run(pkt, dev)
+    expect_verdict(v, XDP_REDIRECT, what)
+    got = Ether(out)
+    check(TCP in got, "%s: the output is not a TCP segment: %r" % (what, got))
+    sport = got[TCP].sport
+    lo, hi = T.snat_range()
+    check(lo <= sport <= hi, "%s: the source port %d should lie in the SNAT "
+          "range %d-%d of the config" % (what, sport, lo, hi))
+    want = translated(pkt, backend_mac, out_mac, src=snat_addr, sport=sport,
+                      dst=int_addr, dport=int_port)
+    expect_bytes(out, want, what + " (from %s:%d to %s:%d)" %
+                 (snat_addr, sport, int_addr, int_port))
+    scapy_checksums_ok(out, what)
+    return sport
+
+
+def test_hairpin_source_nated():
+    # A backend reached back out the ingress would answer the client
+    # directly; so it must see the router as the source, and its answer
+    # must come back to the router to be translated.
+    for ext in (WAN_IP, WAN_IP2):
+        syn = client_tcp(ext, 7070)
+        what = "a SYN to %s:7070 for a backend behind wan0 itself" % ext
+        before = reasons().get("fwd_tx", 0)
+        sport = forward_snat(syn, R_HAIRPIN, WAN_IP, what, WAN0_MAC, HAIRPIN_MAC)
+        after = reasons().get("fwd_tx", 0)
+        check(after == before + 1, "%s: sent back out wan0, it should count as "
+              "fwd_tx, but fwd_tx went from %d to %d" % (what, before, after))
+        reply = concrete(Ether(src=HAIRPIN_MAC, dst=WAN0_MAC) /
+                         IP(src=HAIRPIN_IP, dst=WAN_IP, ttl=64, id=0x4321) /
+                         TCP(sport=70, dport=sport, flags="SA", seq=7000,
+                             ack=syn[TCP].seq + 1, window=65160))
+        what = "the backend's SYN-ACK to %s:%d (the SNAT address and port)" % (
+            WAN_IP, sport)
+        Ledger.add(R_HAIRPIN, "reply", reply)
+        v, out = T.run(reply, "wan0")
+        expect_verdict(v, XDP_REDIRECT, what)
+        expect_bytes(out, translated(reply, CLIENT_MAC, WAN0_MAC, src=ext,
+                                     sport=7070, dst=CLIENT_IP,
+                                     dport=syn[TCP].sport),
+                     what + " (should go to the client from %s:7070)" % ext)
+        scapy_checksums_ok(out, what)
     seg = as_partial(client_tcp(WAN_IP, 7070, flags="PA", payload=b"h" * 45))
-    forward_orig(seg, R_HAIRPIN, "a CHECKSUM_PARTIAL segment sent back out "
-                 "wan0 (completed when sent back out wan0 too)", verdict=XDP_REDIRECT,
-                 out_mac=WAN0_MAC)
+    forward_snat(seg, R_HAIRPIN, WAN_IP, "a CHECKSUM_PARTIAL segment sent back "
+                 "out wan0 (completed when sent back out wan0 too)", WAN0_MAC,
+                 HAIRPIN_MAC)
 
 
 def test_no_match_passes_untouched():
@@ -281,8 +322,13 @@ def test_no_match_passes_untouched():
     expect_untouched(client_tcp(OTHER_WAN_IP, 8080), "wan0",
                      "a SYN to 203.0.113.99:8080, passing through (not our "
                      "address)", "pass_no_match")
-    expect_untouched(client_tcp(LAN_IP, 8080), "wan0",
-                     "a SYN to lan0's address arriving on wan0", "pass_no_match")
+    expect_untouched(client_tcp(TRANSIT_LAN_IP, 8080), "wan0",
+                     "a SYN to %s:8080 arriving on wan0, passing through to "
+                     "lan0's subnet (not our address)" % TRANSIT_LAN_IP,
+                     "pass_no_match")
+    expect_untouched(client_tcp("127.0.0.1", 8080), "wan0",
+                     "a SYN to 127.0.0.1:8080 arriving on wan0 (loopback "
+                     "addresses are not served)", "pass_no_match")
     expect_untouched(client_tcp(WAN_IP, 9000), "wan0",
                      "a SYN to wan0's address on the port of a rule with "
                      "another external address", "pass_no_match")
@@ -291,6 +337,17 @@ def test_no_match_passes_untouched():
     expect_untouched(concrete(Ether(src=CLIENT_MAC, dst=WAN0_MAC) /
                               IP(src=CLIENT_IP, dst=WAN_IP) / ICMP()),
                      "wan0", "an ICMP echo request", "pass_no_match")
+
+
+def test_wildcard_rule_serves_every_local_address():
+    # A rule without an external address serves every address of this
+    # host, whichever loaded interface the packet arrives on.
+    syn = client_tcp(LAN_IP, 8080)
+    forward_orig(syn, R_TCP, "a SYN to lan0's address %s:8080 arriving on wan0"
+                 % LAN_IP)
+    forward_reply(backend_reply(syn, R_TCP), R_TCP, LAN_IP,
+                  "the backend's SYN-ACK to a client that came in to lan0's "
+                  "address (should leave from %s:8080)" % LAN_IP)
 
 
 def test_ttl_expiring_answered():
@@ -566,8 +623,15 @@ def test_rule_counters_match_traffic():
               "the stats row for %s %d should point at %s:%d, not %s:%s" %
               (proto, ext_port, int_addr, int_port, row.get("int_addr"),
                row.get("int_port")))
+        one = {"ext_port_end": ext_port, "int_port_end": int_port, "snat": None,
+               "allow": []}
+        got = {k: row.get(k, "missing") for k in one}
+        check(got == one, "the stats row for %s %d, a one-port rule without "
+              "--snat or --allow, should read %s, it reads %s" %
+              (proto, ext_port, one, got))
         want = Ledger.counts.get(rule, {})
-        for key in ("orig_packets", "orig_bytes", "reply_packets", "reply_bytes"):
+        for key in ("orig_packets", "orig_bytes", "reply_packets", "reply_bytes",
+                    "denied_packets"):
             check(row.get(key) == want.get(key, 0),
                   "the %s of rule %s %s%d should be %d but xdpfwd -j stats "
                   "shows %s" % (key, proto, ext_addr + ":" if ext_addr else "",
@@ -580,8 +644,9 @@ TESTS = [
     test_udp_zero_checksum_stays_zero,
     test_udp_checksum_updated,
     test_explicit_external_address,
-    test_hairpin_back_out_ingress,
+    test_hairpin_source_nated,
     test_no_match_passes_untouched,
+    test_wildcard_rule_serves_every_local_address,
     test_ttl_expiring_answered,
     test_ip_options_translated,
     test_malformed_frames_pass_untouched,

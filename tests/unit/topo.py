@@ -46,11 +46,13 @@ def check(cond, message):
 
 
 class Link:
-    """A veth pair: @name (xdpfwd loads on it) and its idle peer."""
+    """A veth pair: @name (xdpfwd loads on it) and its idle peer. With
+    @gro False the peer keeps GRO off, so @name cannot take XDP-redirected
+    frames (xdpfwd leaves it out of tx_ports: a slow egress)."""
 
-    def __init__(self, name, mac, peer, peer_mac, addrs, mtu=None):
+    def __init__(self, name, mac, peer, peer_mac, addrs, mtu=None, gro=True):
         self.name, self.mac, self.peer, self.peer_mac = name, mac, peer, peer_mac
-        self.addrs, self.mtu = addrs, mtu
+        self.addrs, self.mtu, self.gro = addrs, mtu, gro
 
 
 def sh(*cmd, check_rc=True, timeout=60):
@@ -75,6 +77,51 @@ def header_define(name):
     body = m.group(1).replace("\\\n", " ")
     items = [s.strip() for s in body.split(",") if s.strip()]
     return [s.strip('"') if s.startswith('"') else int(s, 0) for s in items]
+
+
+def header_value(name):
+    """The number of `#define NAME number` in include/xdpfwd.h."""
+    with open(HEADER) as f:
+        text = f.read()
+    m = re.search(r"^#define\s+%s\s+(\w+)" % re.escape(name), text, re.M)
+    if not m:
+        raise RuntimeError("%s defines no number %s" % (HEADER, name))
+    return int(m.group(1), 0)
+
+
+def flow_key(saddr, daddr, sport, dport, proto):
+    """A struct xdpfwd_flow_key: a direction's tuple as it arrives."""
+    return (socket.inet_aton(saddr) + socket.inet_aton(daddr) +
+            struct.pack("!HHB3x", sport, dport, proto))
+
+
+class Flow:
+    """A decoded struct xdpfwd_flow."""
+    SIZE = 72
+
+    def __init__(self, raw):
+        self.raw = raw
+        self.saddr = socket.inet_ntoa(raw[0:4])
+        self.daddr = socket.inet_ntoa(raw[4:8])
+        self.sport, self.dport = struct.unpack_from("!HH", raw, 8)
+        (self.rule_id, self.rule_gen, self.dir, self.state,
+         self.flags) = struct.unpack_from("=IIBBB", raw, 12)
+        (self.created_ns, self.seen_ns, p0, p1, b0, b1) = struct.unpack_from("=6Q", raw, 24)
+        self.packets, self.bytes = [p0, p1], [b0, b1]
+
+    def tuple(self):
+        return (self.saddr, self.daddr, self.sport, self.dport)
+
+    def with_seen(self, ns):
+        return self.raw[:32] + struct.pack("=Q", ns) + self.raw[40:]
+
+    def with_created(self, ns):
+        return self.raw[:24] + struct.pack("=Q", ns) + self.raw[32:]
+
+
+# struct xdpfwd_config: 48 bytes, the SNAT port range (host order u16s)
+# after the ten timeouts
+CONFIG_SIZE, CONFIG_SNAT_OFF = 48, 40
 
 
 class Topo:
@@ -132,7 +179,7 @@ class Topo:
                     sh(*ipn, "link", "set", dev, "mtu", str(ln.mtu))
                 sh(*ipn, "link", "set", dev, "up")
             # GRO on the peer lets the veth take XDP-redirected frames
-            self.in_ns("ethtool", "-K", ln.peer, "gro", "on")
+            self.in_ns("ethtool", "-K", ln.peer, "gro", "on" if ln.gro else "off")
         for ip, mac, dev in self.neighbours:
             sh(*ipn, "neigh", "replace", ip, "lladdr", mac, "dev", dev,
                "nud", "permanent")
@@ -194,14 +241,61 @@ class Topo:
 
     def run(self, frame, dev, generic=False):
         """Run @frame as received on @dev through prog_native (or
-        prog_generic); returns (verdict, output bytes)."""
+        prog_generic); returns (verdict, output bytes). An output that
+        carries XDP metadata fails the test: only run_meta() expects it."""
+        v, meta, out = self.run_meta(frame, dev, generic)
+        check(not meta, "the output of a frame received on %s carries %d bytes "
+              "of XDP metadata (%s) in front of it, which only a source-NATed "
+              "packet handed to TC should" % (dev, len(meta), meta.hex()))
+        return v, out
+
+    def run_meta(self, frame, dev, generic=False):
+        """As run(); returns (verdict, XDP metadata bytes, output frame)."""
         fd = self.prog_fds["prog_generic" if generic else "prog_native"]
-        return bpfsys.xdp_test_run(fd, bytes(frame), self.ifindex[dev])
+        v, out, meta_len = bpfsys.xdp_test_run(fd, bytes(frame), self.ifindex[dev])
+        return v, out[:meta_len], out[meta_len:]
+
+    def run_tc(self, prog, frame, dev):
+        """Run @frame as an skb on @dev through the pinned TC program
+        @prog; returns (return code, output bytes)."""
+        if prog not in self.prog_fds:
+            self.prog_fds[prog] = bpfsys.obj_get(os.path.join(self.pin_dir, prog))
+        return bpfsys.skb_test_run(self.prog_fds[prog], bytes(frame), self.ifindex[dev])
 
     def map_fd(self, name):
         if name not in self.map_fds:
             self.map_fds[name] = bpfsys.obj_get(os.path.join(self.pin_dir, name))
         return self.map_fds[name]
+
+    def flow(self, table, key):
+        """The Flow under @key in the connection table @table, or None."""
+        raw = bpfsys.map_lookup(self.map_fd(table), key, Flow.SIZE)
+        return Flow(raw) if raw is not None else None
+
+    def flow_tables(self, key):
+        """The connection tables holding @key."""
+        return [t for t in ("flows", "flows_new") if self.flow(t, key) is not None]
+
+    def config(self):
+        """The config map's one entry, as bytes."""
+        return bpfsys.map_lookup(self.map_fd("config"), struct.pack("=I", 0),
+                                 CONFIG_SIZE)
+
+    def snat_range(self):
+        """(first, last) source port SNAT picks from, as the datapath reads
+        the config: 0, or a last port below the first, means the built-in
+        range."""
+        lo, hi = struct.unpack_from("=HH", self.config(), CONFIG_SNAT_OFF)
+        if not lo or hi < lo:
+            return (header_value("XDPFWD_SNAT_PORT_MIN"),
+                    header_value("XDPFWD_SNAT_PORT_MAX"))
+        return lo, hi
+
+    def set_snat_range(self, lo, hi):
+        """Write @lo..@hi into the config's SNAT port range."""
+        raw = bytearray(self.config())
+        struct.pack_into("=HH", raw, CONFIG_SNAT_OFF, lo, hi)
+        bpfsys.map_update(self.map_fd("config"), struct.pack("=I", 0), bytes(raw))
 
     def reasons(self):
         """Reason counters by name, summed over CPUs, read from the map."""
