@@ -145,16 +145,17 @@ static __always_inline bool ct_find(const struct xdpfwd_flow_key *key, struct ct
 	return true;
 }
 
-/* ct_first_state - the state a connection opened by @p starts in, or
- * XDPFWD_CT_NONE when @p cannot open one (a TCP reset). A TCP packet other
- * than a SYN opens it mid-stream, as netfilter's loose pickup does. */
-static __always_inline __u8 ct_first_state(const struct packet *p)
+/* ct_first_state - the state a connection opened by a packet of @proto with
+ * @tcp_flags starts in, or XDPFWD_CT_NONE when it cannot open one (a TCP
+ * reset). A TCP packet other than a SYN opens it mid-stream, as netfilter's
+ * loose pickup does. */
+static __always_inline __u8 ct_first_state(__u8 proto, __u8 tcp_flags)
 {
-	if (p->key.proto == IPPROTO_UDP)
+	if (proto == IPPROTO_UDP)
 		return XDPFWD_CT_UDP_UNREPLIED;
-	if (p->tcp_flags & TCP_RST)
+	if (tcp_flags & TCP_RST)
 		return XDPFWD_CT_NONE;
-	if ((p->tcp_flags & (TCP_SYN | TCP_ACK)) == TCP_SYN)
+	if ((tcp_flags & (TCP_SYN | TCP_ACK)) == TCP_SYN)
 		return XDPFWD_CT_SYN_SENT;
 	return XDPFWD_CT_ESTABLISHED;
 }
@@ -163,24 +164,41 @@ static __always_inline __u8 ct_first_state(const struct packet *p)
  * with half the range in use, all are taken once in 65536 connections. */
 #define SNAT_TRIES 16
 
-/* A port claim in progress: the reply entry and the key it is to go in. */
+/* A connection being made: its entries, and for SNAT the port claim in
+ * progress (the reply entry's key, whose dport is the port being tried). */
 struct snat_claim {
-	struct xdpfwd_flow_key key;	/* dport: the port being tried */
+	struct xdpfwd_flow_key key;
 	struct xdpfwd_flow reply;
+	struct xdpfwd_flow orig;
 	__u64 now;
 	__u32 min;
 	__u32 span;
 	bool claimed;
 };
 
+
+/* Where a connection is made: too big for the stack beside the packet's. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct snat_claim);
+} snat_claims SEC(".maps");
+
 /* snat_try - one bpf_loop() round of ct_claim_reply(): a random port, kept
  * when no connection holds it. Returns 1 (stop) once claimed, else 0. */
 static long snat_try(__u32 round, void *arg)
 {
-	struct snat_claim *c = arg;
-	struct ct other = { .now = c->now };
+	struct snat_claim *c;
+	struct ct other;
+	__u32 zero = 0;
 
 	(void)round;
+	(void)arg;
+	c = bpf_map_lookup_elem(&snat_claims, &zero);
+	if (!c)
+		return 1;
+	other.now = c->now;
 	c->key.dport = bpf_htons(c->min + bpf_get_prandom_u32() % c->span);
 	/* A dead connection's entries are deleted here: its port is free. */
 	if (ct_find(&c->key, &other))
@@ -191,7 +209,8 @@ static long snat_try(__u32 round, void *arg)
 
 /* ct_claim_reply - enter @c's reply entry under a key no connection holds,
  * choosing its source port for SNAT (the key's dport) at random from the
- * configured range. A loop the verifier checks once, not once a round.
+ * configured range. @c is this CPU's snat_claims slot, where each round
+ * (snat_try()) finds it. A loop the verifier checks once, not once a round.
  * Returns 0 with the port in @c->key, else the reason. */
 static __always_inline int ct_claim_reply(struct snat_claim *c)
 {
@@ -205,64 +224,65 @@ static __always_inline int ct_claim_reply(struct snat_claim *c)
 		c->min = cfg->snat_port_min;
 		c->span = cfg->snat_port_max - cfg->snat_port_min + 1;
 	}
-	bpf_loop(SNAT_TRIES, snat_try, c, 0);
+	bpf_loop(SNAT_TRIES, snat_try, NULL, 0);
 	return c->claimed ? 0 : XDPFWD_R_DROP_SNAT_NO_PORT;
 }
 
-/* ct_create - enter both directions of a new connection through @rule,
- * leaving as @plan says, in flows_new. Returns 0 with @ct filled, else the
- * reason it was not made. */
-static __always_inline int ct_create(const struct packet *p, const struct xdpfwd_rule *rule,
+/* ct_create - enter both directions of a new connection, @key with TCP
+ * @tcp_flags, through @rule, leaving as @plan says, in flows_new. Returns 0
+ * with @ct filled, else the reason it was not made. */
+static __always_inline int ct_create(const struct xdpfwd_flow_key *key, __u8 tcp_flags,
+				     const struct xdpfwd_rule *rule,
 				     const struct nat_plan *plan, struct ct *ct)
 {
-	const struct xdpfwd_flow_key *key = &p->key;
-	struct snat_claim c = {
-		.key = {
-			.saddr = plan->daddr,
-			.daddr = plan->saddr,
-			.sport = plan->dport,
-			.dport = key->sport,
-			.proto = key->proto,
-		},
-		.reply = {
-			.saddr = key->daddr,
-			.daddr = key->saddr,
-			.sport = key->dport,
-			.dport = key->sport,
-			.rule_id = rule->id,
-			.rule_gen = rule->gen,
-			.dir = XDPFWD_DIR_REPLY,
-			.created_ns = ct->now,
-		},
-		.now = ct->now,
-	};
-	struct xdpfwd_flow orig = {
-		.saddr = plan->saddr,
-		.daddr = plan->daddr,
-		.dport = plan->dport,
-		.rule_id = rule->id,
-		.rule_gen = rule->gen,
-		.dir = XDPFWD_DIR_ORIG,
-		.state = ct_first_state(p),
-		.flags = plan->snat ? XDPFWD_CT_F_SNAT : 0,
-		.created_ns = ct->now,
-		.seen_ns = ct->now,
-	};
+	__u64 now = ct->now;
+	__u8 state = ct_first_state(key->proto, tcp_flags);
+	struct snat_claim *c;
+	__u32 zero = 0;
 	int reason;
 
-	if (orig.state == XDPFWD_CT_NONE)
+	if (state == XDPFWD_CT_NONE)
 		return XDPFWD_R_PASS_CT_INVALID;
+	c = bpf_map_lookup_elem(&snat_claims, &zero);
+	if (!c)
+		return XDPFWD_R_DROP_CT_FULL;
+	/* Field by field: a compound literal would be built on the stack. */
+	__builtin_memset(c, 0, sizeof(*c));
+	c->key.saddr = plan->daddr;
+	c->key.daddr = plan->saddr;
+	c->key.sport = plan->dport;
+	c->key.dport = key->sport;
+	c->key.proto = key->proto;
+	c->reply.saddr = key->daddr;
+	c->reply.daddr = key->saddr;
+	c->reply.sport = key->dport;
+	c->reply.dport = key->sport;
+	c->reply.rule_id = rule->id;
+	c->reply.rule_gen = rule->gen;
+	c->reply.dir = XDPFWD_DIR_REPLY;
+	c->reply.created_ns = now;
+	c->orig.saddr = plan->saddr;
+	c->orig.daddr = plan->daddr;
+	c->orig.dport = plan->dport;
+	c->orig.rule_id = rule->id;
+	c->orig.rule_gen = rule->gen;
+	c->orig.dir = XDPFWD_DIR_ORIG;
+	c->orig.state = state;
+	c->orig.flags = plan->snat ? XDPFWD_CT_F_SNAT : 0;
+	c->orig.created_ns = now;
+	c->orig.seen_ns = now;
+	c->now = now;
 	/* Reply first: once the original entry is visible, replies must be
 	 * translatable. */
 	if (plan->snat) {
-		reason = ct_claim_reply(&c);
+		reason = ct_claim_reply(c);
 		if (reason)
 			return reason;
-	} else if (bpf_map_update_elem(&flows_new, &c.key, &c.reply, BPF_ANY)) {
+	} else if (bpf_map_update_elem(&flows_new, &c->key, &c->reply, BPF_ANY)) {
 		return XDPFWD_R_DROP_CT_FULL;
 	}
-	orig.sport = c.key.dport;
-	if (bpf_map_update_elem(&flows_new, key, &orig, BPF_ANY))
+	c->orig.sport = c->key.dport;
+	if (bpf_map_update_elem(&flows_new, key, &c->orig, BPF_ANY))
 		return XDPFWD_R_DROP_CT_FULL;
 	ct->conn = bpf_map_lookup_elem(&flows_new, key);
 	if (!ct->conn || !ct_reply_present(ct->conn, key->proto))

@@ -6,7 +6,6 @@
 #define XDPFWD_RULE_H
 
 #include "maps.h"
-#include "parse.h"
 #include "fib.h"
 
 /* What a new connection's original direction becomes; the source port of a
@@ -18,10 +17,10 @@ struct nat_plan {
 	bool snat;
 };
 
-/* rule_match - the rule for a first packet with @key. A rule without an
- * external address serves only this host's own addresses (any of them, so
- * a LAN client reaches the WAN address too), never traffic passing through.
- * Returns the rule, or NULL when none applies. */
+/* rule_match - the rule for a first packet with @key, in the live rule set.
+ * A rule without an external address serves only this host's own addresses
+ * (any of them, so a LAN client reaches the WAN address too), never traffic
+ * passing through. Returns the rule, or NULL when none applies. */
 static __always_inline struct xdpfwd_rule *rule_match(const struct xdpfwd_flow_key *key)
 {
 	struct xdpfwd_rule_key rk = {
@@ -29,7 +28,13 @@ static __always_inline struct xdpfwd_rule *rule_match(const struct xdpfwd_flow_k
 		.ext_port = key->dport,
 		.proto = key->proto,
 	};
-	__u32 *id = bpf_map_lookup_elem(&rule_ports, &rk);
+	struct xdpfwd_config *cfg;
+	__u32 zero = 0, *id;
+
+	cfg = bpf_map_lookup_elem(&config, &zero);
+	if (cfg)
+		rk.set = cfg->rule_set & 1;
+	id = bpf_map_lookup_elem(&rule_ports, &rk);
 
 	if (!id) {
 		rk.ext_addr = 0;
@@ -65,18 +70,18 @@ static __always_inline __be16 backend_port(const struct xdpfwd_rule *rule, __be1
 	return bpf_htons(bpf_ntohs(rule->int_port) + bpf_ntohs(dport) - bpf_ntohs(rule->ext_port));
 }
 
-/* nat_plan - what the connection @p opens through @rule on @ingress becomes.
+/* nat_plan - what the connection @key opens through @rule on @ingress becomes.
  * The source is NATed when the rule says so, and always when the backend is
  * reached back out the ingress (hairpin, one-arm): the backend would answer
  * the client directly otherwise. "Auto" and hairpin take the address the
  * route to the backend prefers. Returns 0, else the reason. */
-static __always_inline int nat_plan(void *ctx, const struct packet *p,
+static __always_inline int nat_plan(void *ctx, const struct xdpfwd_flow_key *key,
 				    const struct xdpfwd_rule *rule, __u32 ingress,
 				    struct nat_plan *plan)
 {
 	struct bpf_fib_lookup fib = {
 		.family = AF_INET,
-		.l4_protocol = p->key.proto,
+		.l4_protocol = key->proto,
 		.ipv4_dst = rule->int_addr,
 		.ifindex = ingress,
 	};
@@ -85,8 +90,8 @@ static __always_inline int nat_plan(void *ctx, const struct packet *p,
 	int rc;
 
 	plan->daddr = rule->int_addr;
-	plan->dport = backend_port(rule, p->key.dport);
-	plan->saddr = fixed ? rule->snat_addr : p->key.saddr;
+	plan->dport = backend_port(rule, key->dport);
+	plan->saddr = fixed ? rule->snat_addr : key->saddr;
 	plan->snat = fixed;
 	if (fixed)
 		return 0;

@@ -34,8 +34,9 @@ static __always_inline void count_reason(__u32 reason)
 		(*n)++;
 }
 
-/* ct_open - a new connection for @p, the first packet of one, through the
- * rule it matches. Returns 0 with @ct filled, else the reason. */
+/* ct_open - a new connection for @p, the first packet of one, arriving on
+ * @ingress, through the rule it matches. Returns 0 with @ct filled, else
+ * the reason. */
 static __always_inline int ct_open(struct xdp_md *ctx, const struct packet *p, __u32 ingress,
 				   struct ct *ct)
 {
@@ -50,9 +51,9 @@ static __always_inline int ct_open(struct xdp_md *ctx, const struct packet *p, _
 		return XDPFWD_R_PASS_NO_MATCH;
 	if (!rule_admits(rule, p->key.saddr))
 		return XDPFWD_R_DROP_DENIED;
-	reason = nat_plan(ctx, p, rule, ingress, &plan);
+	reason = nat_plan(ctx, &p->key, rule, ingress, &plan);
 	if (!reason)
-		reason = ct_create(p, rule, &plan, ct);
+		reason = ct_create(&p->key, p->tcp_flags, rule, &plan, ct);
 	return reason;
 }
 

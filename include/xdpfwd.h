@@ -13,7 +13,7 @@
 /* bpffs layout: maps under maps/, links under links/, one lock file. */
 #define XDPFWD_PIN_ROOT "/sys/fs/bpf/xdpfwd"
 
-#define XDPFWD_MAX_RULES	4096
+#define XDPFWD_MAX_RULES	16384	/* live rules and, during an apply, the new ones beside them */
 /* External ports all rules together may cover: a range rule holds one entry
  * a port, so that a packet finds its rule in one hash lookup. */
 #define XDPFWD_MAX_RULE_PORTS	(1 << 17)
@@ -35,12 +35,13 @@
 
 /* Rule match, one entry an external port: a packet's (destination address,
  * destination port, protocol) -> the rule's id. ext_addr 0 means "any
- * address of this host". */
+ * address of this host". Entries belong to one of two rule sets, so that a
+ * whole new set can be entered beside the live one and take over at once. */
 struct xdpfwd_rule_key {
 	__u32 ext_addr;
 	__u16 ext_port;
 	__u8  proto;		/* IPPROTO_TCP or IPPROTO_UDP */
-	__u8  pad;
+	__u8  set;		/* 0 or 1; xdpfwd_config.rule_set is the live one */
 };
 _Static_assert(sizeof(struct xdpfwd_rule_key) == 8, "rule key layout");
 
@@ -175,6 +176,15 @@ struct xdpfwd_frag {
 };
 _Static_assert(sizeof(struct xdpfwd_frag) == 24, "frag layout");
 
+/* What loaded the running programs: the value of the pinned map "meta", one
+ * entry, which the CLI makes and writes whenever it pins programs (the
+ * datapath never reads it). */
+struct xdpfwd_meta {
+	char  version[16];	/* XDPFWD_VERSION of the CLI, NUL-terminated */
+	__u64 build;		/* hash of the BPF object the programs came from */
+};
+_Static_assert(sizeof(struct xdpfwd_meta) == 24, "meta layout");
+
 /* SNAT's source ports when the config gives none: below the kernel's default
  * ephemeral range (32768-60999), so as not to take a 4-tuple this host's
  * own connections to a backend may use. */
@@ -186,7 +196,7 @@ struct xdpfwd_config {
 	__u32 timeout[XDPFWD_CT_STATE_MAX];	/* seconds, by state */
 	__u16 snat_port_min;	/* source ports SNAT chooses from, host order */
 	__u16 snat_port_max;
-	__u32 pad;
+	__u32 rule_set;		/* the rule set packets are matched against */
 };
 _Static_assert(sizeof(struct xdpfwd_config) == 48, "config layout");
 

@@ -314,6 +314,62 @@ assert_gt() {
 
 # ---------------------------------------------------------------- cases
 
+# ---------------------------------------------------------------- sessions
+
+# A session is one TCP connection from the client, kept open by a peer.py
+# process that takes its orders from a fifo. The caller sets PEER (peer.py).
+declare -A SESS_FD SESS_OUT SESS_PORT
+
+# sess_open NAME ADDR PORT: connect to ADDR:PORT; SESS_PORT[NAME] is the
+# client's port. Call it directly, not through check (a subshell would lose
+# the session).
+sess_open() {
+	local ctl="$WORK_DIR/sess.$TOPO_SEQ.$1.ctl" out="$WORK_DIR/sess.$TOPO_SEQ.$1.out" fd
+	rm -f "$ctl" "$out"
+	mkfifo "$ctl" || return 1
+	exec {fd}<>"$ctl"
+	SESS_FD[$1]=$fd SESS_OUT[$1]=$out
+	bg "$NS_C" "$PY" "$PEER" session "$2" "$3" "$ctl" "$out" \
+		>/dev/null 2>>"$WORK_DIR/session.log"
+	wait_until 8 grep -q '^connect' "$out"
+	SESS_PORT[$1]=$(sed -n 's/^connected //p' "$out" 2>/dev/null)
+	[ -n "${SESS_PORT[$1]}" ]
+}
+
+# sess_send NAME MSG: prints what came of it, one of "reply MSG <server-addr>
+# MSG", "timeout MSG", "eof MSG", "error MSG <exception>" (peer.py session).
+sess_send() {
+	local out=${SESS_OUT[$1]}
+	printf 'send %s\n' "$2" >&"${SESS_FD[$1]}"
+	wait_until 8 sess_answered "$out" "$2"
+	sess_result "$out" "$2"
+}
+
+# sess_result OUT MSG: the line of session output file OUT about MSG.
+sess_result() {
+	awk -v m="$2" '$2 == m' "$1" | head -1
+}
+
+sess_answered() {
+	[ -n "$(sess_result "$1" "$2")" ]
+}
+
+# sess_ok NAME MSG BACKEND: MSG goes over session NAME and comes back from
+# BACKEND.
+sess_ok() {
+	assert_eq "session $1 ($CASE_NAME) sends '$2'" "$(sess_send "$1" "$2")" "reply $2 $3 $2"
+}
+
+# sess_close_all: close the fifos of this case's sessions (their processes
+# go with the topology).
+sess_close_all() {
+	local fd
+	for fd in "${SESS_FD[@]}"; do
+		exec {fd}>&-
+	done
+	SESS_FD=() SESS_OUT=() SESS_PORT=()
+}
+
 # run_case NAME FUNC: a fresh topology, FUNC, teardown; counts the result.
 # FUNC returns 0 (its asserts decide), SKIP, or non-zero on a fatal error.
 run_case() {

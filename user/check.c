@@ -462,28 +462,6 @@ static void check_snat(struct check *c, const struct xdpfwd_rule *r)
 			addr_str(r->snat_addr, a));
 }
 
-/* rule_stats_sum - rule @id's counters, summed over the CPUs. */
-static int rule_stats_sum(const struct check *c, __u32 id, struct xdpfwd_rule_stats *sum)
-{
-	int ncpus = libbpf_num_possible_cpus(), i, err;
-	struct xdpfwd_rule_stats *percpu;
-
-	memset(sum, 0, sizeof(*sum));
-	if (ncpus < 0)
-		return ncpus;
-	percpu = calloc(ncpus, sizeof(*percpu));
-	if (!percpu)
-		return -ENOMEM;
-	err = bpf_map_lookup_elem(c->st->map_fd[MAP_RULE_STATS], &id, percpu) ? -errno : 0;
-	for (i = 0; !err && i < ncpus; i++) {
-		sum->orig_packets += percpu[i].orig_packets;
-		sum->reply_packets += percpu[i].reply_packets;
-		sum->denied_packets += percpu[i].denied_packets;
-	}
-	free(percpu);
-	return err;
-}
-
 /* check_traffic - what the rule's counters say about it. */
 static void check_traffic(struct check *c, const struct xdpfwd_rule *r)
 {
@@ -491,7 +469,7 @@ static void check_traffic(struct check *c, const struct xdpfwd_rule *r)
 	char ports[16];
 	int err;
 
-	err = rule_stats_sum(c, r->id, &sum);
+	err = rule_stats_read(c->st, r->id, &sum);
 	format_ports(ports, sizeof(ports), rule_backend_port(r), r->nports);
 	if (err)
 		finding(c, r->name, SEV_WARN, "traffic", "cannot read the rule's counters: %s",

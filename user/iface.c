@@ -408,6 +408,78 @@ static int load_one(struct state *st, const char *ifname, __u32 ifindex,
 	return EXIT_OK;
 }
 
+/* xdp_relink - move the XDP link of @ifindex onto @progs' program of its
+ * mode, in place (bpf_link_update): the interface never runs without a
+ * program, and the link stays the same. 0 or -errno. */
+static int xdp_relink(struct state *st, __u32 ifindex, const struct state_progs *progs)
+{
+	enum state_prog which = attached_mode(ifindex) == MODE_GENERIC ? PROG_GENERIC : PROG_NATIVE;
+	char path[PATH_MAX];
+	int link_fd, err;
+
+	link_pin_path(st, ifindex, path, sizeof(path));
+	link_fd = bpf_obj_get(path);
+	if (link_fd < 0)
+		return -errno;
+	err = bpf_link_update(link_fd, progs->fd[which], NULL);
+	close(link_fd);
+	return err;
+}
+
+/* move_progs - pin @progs as the state's programs and move every loaded
+ * interface onto them: XDP links updated, TC filters replaced. Both swap
+ * the program under packets in flight, and every map stays, so connections
+ * go on. 0 or -errno. */
+static int move_progs(struct state *st, const struct state_progs *progs)
+{
+	__u32 loaded[XDPFWD_MAX_IFACES];
+	int n = loaded_ifindexes(st, loaded, XDPFWD_MAX_IFACES);
+	char name[IF_NAMESIZE];
+	int i, err;
+
+	err = state_progs_pin(st, progs);
+	for (i = 0; i < n && !err; i++) {
+		/* A link whose interface is gone runs nothing. */
+		if (!if_indextoname(loaded[i], name))
+			continue;
+		err = xdp_relink(st, loaded[i], progs);
+		if (!err)
+			err = tc_attach(st, loaded[i]);
+	}
+	return err;
+}
+
+/* upgrade - have the state run this binary's programs when it runs another
+ * build's: loaded on the same maps, then swapped in on every interface, so
+ * rules, counters and connections carry on. On failure the old programs go
+ * back where they were. The state's layouts were checked when it opened. */
+static int upgrade(struct state *st)
+{
+	struct state_progs old, new;
+	int err;
+
+	if (state_current(st))
+		return EXIT_OK;
+	err = state_progs_pinned(st, &old);
+	if (err)
+		return errorf(EXIT_FAIL, "cannot open the running programs in %s: %s", st->pin_dir,
+			      strerror(-err));
+	err = state_progs_load(st, &new);
+	if (!err) {
+		err = move_progs(st, &new);
+		if (err) {
+			move_progs(st, &old);
+			err = errorf(EXIT_FAIL, "cannot move the interfaces to this version's programs: %s (the running ones are kept)",
+				     strerror(-err));
+		}
+	}
+	if (!err)
+		err = state_record_build(st);
+	state_progs_close(&old);
+	state_progs_close(&new);
+	return err;
+}
+
 static void unload_one(struct state *st, __u32 ifindex)
 {
 	char path[PATH_MAX];
@@ -561,6 +633,8 @@ int do_load(int argc, char **argv)
 		err = check_one(&st, names[i], ifindexes[i], mode);
 	if (!err)
 		err = fit_flow_table(&st, max_flows);
+	if (!err)
+		err = upgrade(&st);
 	for (i = 0; i < n && !err; i++)
 		err = load_one(&st, names[i], ifindexes[i], mode, &attached[i]);
 	if (err) {
@@ -584,7 +658,8 @@ int do_unload(int argc, char **argv)
 	int i, n, err;
 
 	if (argc == 1 && !strcmp(argv[0], "--all")) {
-		err = state_open(&st, STATE_READ);
+		/* Also a state of other layouts: this is the way out of one. */
+		err = state_open(&st, STATE_READ_ANY);
 		if (err || st.lock_fd < 0) {
 			state_close(&st, false);
 			return err;
@@ -644,27 +719,41 @@ static __u64 count_rules(int fd)
 	return n;
 }
 
-void print_reasons(const struct state *st)
+int reasons_read(const struct state *st, __u64 *sums)
 {
-	static const char *const names[XDPFWD_R_MAX] = XDPFWD_REASON_NAMES;
 	int ncpus = libbpf_num_possible_cpus();
-	__u64 *vals = calloc(ncpus > 0 ? ncpus : 1, sizeof(*vals));
+	__u64 *vals;
 	__u32 r;
 	int c;
 
-	out_open_object("reasons");
-	out_text("packets by outcome:\n");
-	for (r = 0; vals && r < XDPFWD_R_MAX; r++) {
-		__u64 sum = 0;
-
+	memset(sums, 0, XDPFWD_R_MAX * sizeof(*sums));
+	if (ncpus < 0)
+		return ncpus;
+	vals = calloc(ncpus, sizeof(*vals));
+	if (!vals)
+		return -ENOMEM;
+	for (r = 0; r < XDPFWD_R_MAX; r++)
 		if (!bpf_map_lookup_elem(st->map_fd[MAP_REASONS], &r, vals))
 			for (c = 0; c < ncpus; c++)
-				sum += vals[c];
+				sums[r] += vals[c];
+	free(vals);
+	return 0;
+}
+
+void print_reasons(const struct state *st)
+{
+	static const char *const names[XDPFWD_R_MAX] = XDPFWD_REASON_NAMES;
+	__u64 sums[XDPFWD_R_MAX];
+	__u32 r;
+
+	reasons_read(st, sums);
+	out_open_object("reasons");
+	out_text("packets by outcome:\n");
+	for (r = 0; r < XDPFWD_R_MAX; r++) {
 		out_text("  %-20s", names[r]);
-		out_u64(names[r], "%llu\n", sum);
+		out_u64(names[r], "%llu\n", sums[r]);
 	}
 	out_close_object();
-	free(vals);
 }
 
 /* print_flows - the live connections, and what the tables can hold. */
@@ -683,7 +772,55 @@ static void print_flows(const struct state *st)
 	out_text(", %.1f MiB)\n", cap.bytes / 1048576.0);
 }
 
-static void print_iface(__u32 ifindex)
+/* link_id - the kernel's id of our XDP link on @ifindex, or 0. */
+static __u32 link_id(const struct state *st, __u32 ifindex)
+{
+	struct bpf_link_info info = {};
+	__u32 len = sizeof(info);
+	char path[PATH_MAX];
+	int fd;
+
+	link_pin_path(st, ifindex, path, sizeof(path));
+	fd = bpf_obj_get(path);
+	if (fd < 0)
+		return 0;
+	if (bpf_obj_get_info_by_fd(fd, &info, &len))
+		info.id = 0;
+	close(fd);
+	return info.id;
+}
+
+/* print_programs - what loaded the running programs, beside this binary
+ * (of build @own): the two differ until 'load' upgrades them, or when this
+ * binary cannot use the state (its reason follows). */
+static void print_programs(const struct state *st, const char *own)
+{
+	struct xdpfwd_meta meta;
+	bool known = !state_running(st, &meta);
+	char run[20] = "";
+
+	if (known) {
+		snprintf(run, sizeof(run), "%016llx", (unsigned long long)meta.build);
+		out_string("running_version", "programs: xdpfwd %s", meta.version);
+		out_string("program_build", ", build %s", run);
+	} else {
+		out_null("running_version", "programs: %s", "of an unrecorded version");
+		out_null("program_build", NULL, NULL);
+	}
+	if (known && !strcmp(run, own) && !strcmp(meta.version, XDPFWD_VERSION))
+		out_text(" (this binary's)\n");
+	else
+		out_text(" (this binary: xdpfwd %s, build %s%s)\n", XDPFWD_VERSION, own,
+			 st->foreign[0] ? ", which cannot take them over" :
+			 "; 'xdpfwd load IFACE' upgrades them");
+	if (st->foreign[0])
+		out_string("incompatible", "this xdpfwd cannot use the state: %s; 'xdpfwd unload --all' starts afresh\n",
+			   st->foreign);
+	else
+		out_null("incompatible", NULL, NULL);
+}
+
+static void print_iface(const struct state *st, __u32 ifindex)
 {
 	char name[IF_NAMESIZE];
 	bool exists = if_indextoname(ifindex, name);
@@ -693,6 +830,7 @@ static void print_iface(__u32 ifindex)
 	out_u64("ifindex", " ifindex %-4llu", ifindex);
 	out_string("mode", " %-8s", exists ? mode_name(attached_mode(ifindex)) : "none");
 	out_u64("prog_id", " prog %-6llu", exists ? attached_prog_id(ifindex) : 0);
+	out_u64("link_id", NULL, link_id(st, ifindex));
 	out_bool("tc", " tc %-4s", exists && tc_attached(ifindex));
 	out_bool("xdp_egress", " xdp-egress %s\n", exists && xdp_egress_ok(ifindex));
 	out_close_object();
@@ -702,20 +840,28 @@ int do_status(int argc, char **argv)
 {
 	__u32 ifindexes[XDPFWD_MAX_IFACES];
 	struct state st;
+	char build[20];
 	int i, n, err;
+	bool loaded;
 
 	(void)argv;
 	if (argc)
 		return errorf(EXIT_USAGE, "usage: xdpfwd status");
-	err = state_open(&st, STATE_READ);
+	snprintf(build, sizeof(build), "%016llx", (unsigned long long)state_build());
+	err = state_open(&st, STATE_READ_ANY);
 	if (err)
 		return err;
+	loaded = state_exists(&st) || st.foreign[0];
 	out_open_object(NULL);
 	out_string("version", "xdpfwd %s", XDPFWD_VERSION);
+	out_string("build", " (build %s)", build);
 	out_string("pin_dir", ", state in %s\n", st.pin_dir);
-	out_bool("loaded", NULL, state_exists(&st));
-	if (!state_exists(&st)) {
+	out_bool("loaded", NULL, loaded);
+	if (!loaded) {
 		out_text("not loaded: run 'xdpfwd load IFACE'\n");
+		out_null("running_version", NULL, NULL);
+		out_null("program_build", NULL, NULL);
+		out_null("incompatible", NULL, NULL);
 		out_open_array("interfaces");
 		out_close_array();
 		out_u64("rules", NULL, 0);
@@ -727,15 +873,19 @@ int do_status(int argc, char **argv)
 		state_close(&st, false);
 		return EXIT_OK;
 	}
+	print_programs(&st, build);
 	n = loaded_ifindexes(&st, ifindexes, XDPFWD_MAX_IFACES);
 	out_text("interfaces:%s\n", n ? "" : " none (run 'xdpfwd load IFACE')");
 	out_open_array("interfaces");
 	for (i = 0; i < n; i++)
-		print_iface(ifindexes[i]);
+		print_iface(&st, ifindexes[i]);
 	out_close_array();
-	out_u64("rules", "rules: %llu", count_rules(st.map_fd[MAP_RULES]));
-	print_flows(&st);
-	print_reasons(&st);
+	/* The maps of a state of other layouts stay closed. */
+	if (!st.foreign[0]) {
+		out_u64("rules", "rules: %llu", count_rules(st.map_fd[MAP_RULES]));
+		print_flows(&st);
+		print_reasons(&st);
+	}
 	out_close_object();
 	state_close(&st, false);
 	return EXIT_OK;

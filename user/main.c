@@ -19,10 +19,13 @@ static const struct cmd cmds[] = {
 	{ "add", do_add, false },
 	{ "del", do_del, false },
 	{ "replace", do_replace, false },
+	{ "apply", do_apply, true },
 	{ "list", do_list, false },
+	{ "save", do_save, false },
 	{ "stats", do_stats, false },
 	{ "conntrack", do_conntrack, false },
 	{ "check", do_check, false },
+	{ "exporter", do_exporter, false },
 	{ "help", do_help, false },
 };
 
@@ -40,7 +43,9 @@ static int do_help(int argc, char **argv)
 	       "        attach to the interfaces (idempotent); replies the kernel forwards out\n"
 	       "        of them are translated by a TC egress program. --max-flows N sizes the\n"
 	       "        connection table (default %d, from %d to %d; 'status' shows\n"
-	       "        its memory); it changes only while no interface is loaded, keeping rules\n"
+	       "        its memory); it changes only while no interface is loaded, keeping rules.\n"
+	       "        Run by a newer xdpfwd, it swaps in its programs in place, keeping rules,\n"
+	       "        counters and connections\n"
 	       "  unload IFACE... | unload --all\n"
 	       "        detach; --all also removes every rule, connection and pin\n"
 	       "  status                          interfaces, modes, rule and connection counts\n"
@@ -58,13 +63,27 @@ static int do_help(int argc, char **argv)
 	       "        get them, open ones keep the old until they end\n"
 	       "  del PROTO [EXT_ADDR:]PORT[-PORT] | del --name NAME\n"
 	       "        delete a rule and end its connections\n"
+	       "  apply FILE\n"
+	       "        make the rules exactly those of FILE (- for standard input): one a line,\n"
+	       "        in the words of 'add' without 'add', '#' to the line's end a comment. The\n"
+	       "        whole file is checked first (an error names its line and changes\n"
+	       "        nothing), then the new rules take over at once; a rule whose ports stay\n"
+	       "        keeps its counters and connections (changed, as 'replace' does)\n"
 	       "  list                            the rules\n"
+	       "  save                            the rules as a file for 'apply'\n"
 	       "  stats                           per rule: live connections, packets and bytes\n"
 	       "                                  both ways, sources denied; packets by outcome\n"
+	       "  stats --watch [SECONDS] [--count N]\n"
+	       "        per rule: packets and bits per second each way, redrawn every SECONDS\n"
+	       "        (default 1, from 0.1 to 3600) until Ctrl-C, or N times; with -j one JSON\n"
+	       "        line an interval\n"
 	       "  conntrack [list|flush|timeout] ...\n"
 	       "        the tracked connections; see 'xdpfwd conntrack help'\n"
 	       "  check [--name RULE]             can each rule work: one finding a line, with what\n"
 	       "                                  to do; exit 1 when one cannot\n"
+	       "  exporter [--listen ADDR:PORT]\n"
+	       "        serve the counters to Prometheus at http://ADDR:PORT/metrics (default\n"
+	       "        127.0.0.1:9435; 0.0.0.0 for every address) until SIGINT or SIGTERM\n"
 	       "  help                            this text\n"
 	       "\n"
 	       "Options:\n"

@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -11,6 +12,7 @@ static int depth;
 static bool first[MAX_DEPTH];	/* no member printed yet at this level */
 static bool errored;
 static bool printed;	/* JSON output started: end it with a newline */
+static const char *error_context;	/* what errors are about, e.g. "FILE:LINE" */
 
 void out_init(bool json)
 {
@@ -81,6 +83,9 @@ void out_finish(void)
 {
 	if (printed && !errored)
 		putchar('\n');
+	printed = false;
+	depth = 0;
+	first[0] = true;
 	fflush(stdout);
 }
 
@@ -101,6 +106,18 @@ void out_u64(const char *key, const char *fmt, __u64 value)
 		printf("%llu", (unsigned long long)value);
 	} else if (fmt) {
 		printf(fmt, (unsigned long long)value);
+	}
+}
+
+void out_double(const char *key, const char *fmt, double value)
+{
+	if (json_mode && !isfinite(value)) {
+		out_null(key, NULL, NULL);
+	} else if (json_mode) {
+		json_key(key);
+		printf("%.3f", value);
+	} else if (fmt) {
+		printf(fmt, value);
 	}
 }
 
@@ -135,13 +152,21 @@ void out_text(const char *fmt, ...)
 	va_end(ap);
 }
 
+void out_error_context(const char *context)
+{
+	error_context = context;
+}
+
 int errorf(int code, const char *fmt, ...)
 {
 	char msg[512];
+	int len = 0;
 	va_list ap;
 
+	if (error_context)
+		len = snprintf(msg, sizeof(msg), "%.200s: ", error_context);
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	vsnprintf(msg + len, sizeof(msg) - len, fmt, ap);
 	va_end(ap);
 	fprintf(stderr, "xdpfwd: error: %s\n", msg);
 	if (json_mode && !errored) {

@@ -81,11 +81,8 @@ static bool cidr_in(const struct allow_cidr *c, const struct allow_cidr *list, i
 	return false;
 }
 
-/* allow_apply - make rule @id's allowlist in the map @want (@n_want CIDRs)
- * where it was @have (@n_have). Only additions can fail; the caller deletes
- * them again with allow_apply(@have, @want) swapped. Returns 0 or -errno. */
-static int allow_apply(int fd, __u32 id, const struct allow_cidr *want, int n_want,
-		       const struct allow_cidr *have, int n_have, bool additions)
+int allow_apply(int fd, __u32 id, const struct allow_cidr *want, int n_want,
+		const struct allow_cidr *have, int n_have, bool additions)
 {
 	struct xdpfwd_allow_key key;
 	__u32 one = 1;
@@ -108,12 +105,18 @@ static int allow_apply(int fd, __u32 id, const struct allow_cidr *want, int n_wa
 	return 0;
 }
 
-/* ports_set - enter (@on) or remove each external port of @r in rule_ports.
- * Entering stops at the first failure, having removed what it entered.
- * Returns 0 or -errno. */
-static int ports_set(int fd, const struct xdpfwd_rule *r, bool on)
+__u8 rule_set_live(const struct state *st)
 {
-	struct xdpfwd_rule_key key = { .ext_addr = r->ext_addr, .proto = r->proto };
+	struct xdpfwd_config cfg = {};
+	__u32 zero = 0;
+
+	bpf_map_lookup_elem(st->map_fd[MAP_CONFIG], &zero, &cfg);
+	return cfg.rule_set & 1;
+}
+
+int ports_set(int fd, const struct xdpfwd_rule *r, __u8 set, bool on)
+{
+	struct xdpfwd_rule_key key = { .ext_addr = r->ext_addr, .proto = r->proto, .set = set };
 	int i, err = 0;
 
 	for (i = 0; i < r->nports && !err; i++) {
@@ -203,9 +206,7 @@ static int zero_stats(int fd, __u32 id)
 	return err;
 }
 
-/* manage_neighbour - have the kernel keep @addr's next hop resolved, so the
- * datapath finds it; tell the user when it cannot. */
-static void manage_neighbour(__u32 addr)
+void manage_neighbour(__u32 addr)
 {
 	__u32 ifindex, nexthop;
 	char a[INET_ADDRSTRLEN];
@@ -221,8 +222,7 @@ static void manage_neighbour(__u32 addr)
 	}
 }
 
-/* overlaps - whether @a and @b would both claim some packet's port. */
-static bool overlaps(const struct xdpfwd_rule *a, const struct xdpfwd_rule *b)
+bool rules_overlap(const struct xdpfwd_rule *a, const struct xdpfwd_rule *b)
 {
 	__u32 a0 = ntohs(a->ext_port), b0 = ntohs(b->ext_port);
 
@@ -236,8 +236,7 @@ static bool same_ports(const struct xdpfwd_rule *a, const struct xdpfwd_rule *b)
 	       a->ext_port == b->ext_port && a->nports == b->nports;
 }
 
-/* ext_str - "[ADDR:]PORTS" of @r, as the user would write it. */
-static const char *ext_str(const struct xdpfwd_rule *r, char *buf, size_t len)
+const char *ext_str(const struct xdpfwd_rule *r, char *buf, size_t len)
 {
 	char a[INET_ADDRSTRLEN], ports[16];
 
@@ -262,7 +261,7 @@ static int find_rule(const struct xdpfwd_rule *rules, int n, const struct xdpfwd
 			return i;
 	ext_str(r, want, sizeof(want));
 	for (i = 0; i < n; i++)
-		if (overlaps(&rules[i], r)) {
+		if (rules_overlap(&rules[i], r)) {
 			errorf(EXIT_USAGE, "no rule for %s %s, but rule '%s' (%s %s) covers it: name the whole range, or use --name %s",
 			       proto_str(r->proto), want, rules[i].name, proto_str(r->proto),
 			       ext_str(&rules[i], have, sizeof(have)), rules[i].name);
@@ -300,16 +299,21 @@ static int open_rules(struct state *st, enum state_open how, struct xdpfwd_rule 
 	return err;
 }
 
-/* advise_rule - what the user should know about a rule just made. */
-static void advise_rule(const struct state *st, const struct xdpfwd_rule *r)
+void warn_snat_addr(const struct state *st, const struct xdpfwd_rule *r)
 {
 	char a[INET_ADDRSTRLEN];
 
-	manage_neighbour(r->int_addr);
 	if ((r->flags & XDPFWD_RULE_F_SNAT) && !(r->flags & XDPFWD_RULE_F_SNAT_AUTO) &&
 	    !bpf_map_lookup_elem(st->map_fd[MAP_LOCAL_ADDRS], &r->snat_addr, &(__u32){ 0 }))
 		warnf("%s is not an address of this host: the backend's replies to it must still be routed here",
 		      addr_str(r->snat_addr, a));
+}
+
+/* advise_rule - what the user should know about a rule just made. */
+static void advise_rule(const struct state *st, const struct xdpfwd_rule *r)
+{
+	manage_neighbour(r->int_addr);
+	warn_snat_addr(st, r);
 	if (!iface_loaded_count(st))
 		warnf("no interface is loaded yet: run 'xdpfwd load IFACE' to start forwarding");
 }
@@ -329,7 +333,7 @@ static int add_rule(struct state *st, const struct rule_spec *spec)
 	if (!err && bpf_map_update_elem(st->map_fd[MAP_RULES], &r->id, r, BPF_NOEXIST))
 		err = -errno;
 	if (!err)
-		err = ports_set(st->map_fd[MAP_RULE_PORTS], r, true);
+		err = ports_set(st->map_fd[MAP_RULE_PORTS], r, rule_set_live(st), true);
 	if (err) {
 		bpf_map_delete_elem(st->map_fd[MAP_RULES], &r->id);
 		allow_apply(st->map_fd[MAP_ALLOW], r->id, NULL, 0, spec->allow, spec->n_allow,
@@ -354,7 +358,7 @@ int do_add(int argc, char **argv)
 	if (err)
 		return err;
 	for (i = 0; i < n; i++)
-		if (overlaps(&rules[i], r))
+		if (rules_overlap(&rules[i], r))
 			break;
 	if (i < n) {
 		err = errorf(EXIT_USAGE, "%s %s overlaps rule '%s' (%s %s): delete it first, change its backend with 'xdpfwd replace', or choose other ports",
@@ -529,7 +533,7 @@ int do_del(int argc, char **argv)
 	}
 	gone = rules[i];
 	/* No new connection once the ports are gone; the rest can wait. */
-	ports_set(st.map_fd[MAP_RULE_PORTS], &gone, false);
+	ports_set(st.map_fd[MAP_RULE_PORTS], &gone, rule_set_live(&st), false);
 	end_connections(&st, gone.id);
 	bpf_map_delete_elem(st.map_fd[MAP_RULES], &gone.id);
 	n_have = allow_read(st.map_fd[MAP_ALLOW], gone.id, have);
@@ -590,23 +594,37 @@ static void print_options(const struct state *st, const struct xdpfwd_rule *r)
 	out_close_array();
 }
 
-/* print_counters - a rule's live connections and its traffic, summed over
- * the CPUs (@percpu is room for their copies). */
-static void print_counters(const struct state *st, __u32 id, __u64 flows,
-			   struct xdpfwd_rule_stats *percpu)
+int rule_stats_read(const struct state *st, __u32 id, struct xdpfwd_rule_stats *sum)
 {
 	int ncpus = libbpf_num_possible_cpus();
-	struct xdpfwd_rule_stats sum = {};
-	int c;
+	struct xdpfwd_rule_stats *percpu;
+	int c, err;
 
-	if (!bpf_map_lookup_elem(st->map_fd[MAP_RULE_STATS], &id, percpu))
-		for (c = 0; c < ncpus; c++) {
-			sum.orig_packets += percpu[c].orig_packets;
-			sum.orig_bytes += percpu[c].orig_bytes;
-			sum.reply_packets += percpu[c].reply_packets;
-			sum.reply_bytes += percpu[c].reply_bytes;
-			sum.denied_packets += percpu[c].denied_packets;
-		}
+	memset(sum, 0, sizeof(*sum));
+	if (ncpus < 0)
+		return ncpus;
+	percpu = calloc(ncpus, sizeof(*percpu));
+	if (!percpu)
+		return -ENOMEM;
+	err = bpf_map_lookup_elem(st->map_fd[MAP_RULE_STATS], &id, percpu) ? -errno : 0;
+	for (c = 0; !err && c < ncpus; c++) {
+		sum->orig_packets += percpu[c].orig_packets;
+		sum->orig_bytes += percpu[c].orig_bytes;
+		sum->reply_packets += percpu[c].reply_packets;
+		sum->reply_bytes += percpu[c].reply_bytes;
+		sum->denied_packets += percpu[c].denied_packets;
+	}
+	free(percpu);
+	return err;
+}
+
+/* print_counters - a rule's live connections and its traffic (zero when
+ * unreadable). */
+static void print_counters(const struct state *st, __u32 id, __u64 flows)
+{
+	struct xdpfwd_rule_stats sum;
+
+	rule_stats_read(st, id, &sum);
 	out_u64("flows", " %7llu", flows);
 	out_u64("orig_packets", " %11llu", sum.orig_packets);
 	out_u64("orig_bytes", " %12llu", sum.orig_bytes);
@@ -619,8 +637,6 @@ static void print_counters(const struct state *st, __u32 id, __u64 flows,
  * counters, then the reason counters. */
 static int show_rules(int argc, bool stats)
 {
-	int ncpus = libbpf_num_possible_cpus();
-	struct xdpfwd_rule_stats *percpu = NULL;
 	struct xdpfwd_rule *rules = NULL;
 	__u64 *flows = NULL, total;
 	struct state st;
@@ -631,9 +647,8 @@ static int show_rules(int argc, bool stats)
 	err = state_open(&st, STATE_READ);
 	if (err)
 		return err;
-	percpu = calloc(ncpus > 0 ? ncpus : 1, sizeof(*percpu));
 	flows = calloc(XDPFWD_MAX_RULES, sizeof(*flows));
-	if (!percpu || !flows) {
+	if (!flows) {
 		err = errorf(EXIT_FAIL, "out of memory");
 		goto out;
 	}
@@ -656,7 +671,7 @@ static int show_rules(int argc, bool stats)
 		print_rule(&rules[i]);
 		if (stats)
 			print_counters(&st, rules[i].id,
-				       rules[i].id < XDPFWD_MAX_RULES ? flows[rules[i].id] : 0, percpu);
+				       rules[i].id < XDPFWD_MAX_RULES ? flows[rules[i].id] : 0);
 		print_options(&st, &rules[i]);
 		out_text("\n");
 		out_close_object();
@@ -669,7 +684,6 @@ static int show_rules(int argc, bool stats)
 	}
 out:
 	free(flows);
-	free(percpu);
 	free(rules);
 	state_close(&st, false);
 	return err;
@@ -683,6 +697,7 @@ int do_list(int argc, char **argv)
 
 int do_stats(int argc, char **argv)
 {
-	(void)argv;
-	return show_rules(argc, true);
+	if (argc)
+		return stats_watch(argc, argv);
+	return show_rules(0, true);
 }

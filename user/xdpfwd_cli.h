@@ -4,6 +4,7 @@
 #ifndef XDPFWD_CLI_H
 #define XDPFWD_CLI_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <linux/types.h>
@@ -45,13 +46,22 @@ struct state {
 	int lock_fd;
 	int map_fd[MAP_COUNT];
 	bool created;		/* this invocation created the state */
+	/* Why this binary cannot use the state ("map flows: value size 72 ->
+	 * 80"), or "". Only STATE_READ_ANY opens such a state, without maps. */
+	char foreign[160];
+};
+
+/* The pinned programs, in the order of their pins. */
+enum state_prog { PROG_NATIVE, PROG_GENERIC, PROG_TC, PROG_TC_INGRESS, PROG_COUNT };
+struct state_progs {
+	int fd[PROG_COUNT];	/* -1 when absent */
 };
 
 /* A command or subcommand: matched by unambiguous prefix, unless @exact. */
 struct cmd {
 	const char *name;
 	int (*fn)(int argc, char **argv);
-	bool exact;	/* attaches to interfaces: a typo must not do that */
+	bool exact;	/* attaches to interfaces, or replaces every rule: a typo must not */
 };
 /* cmd_find - the one of @n @cmds that @name names or is a prefix of; NULL
  * after printing the error. @parent names the command they belong to ("" at
@@ -65,6 +75,7 @@ extern const char *opt_pin_dir;
 /* state.c */
 enum state_open {
 	STATE_READ,		/* shared lock; absent state is not an error */
+	STATE_READ_ANY,		/* STATE_READ, also of a state of other layouts */
 	STATE_CHANGE,		/* exclusive lock; state must exist */
 	STATE_CREATE,		/* exclusive lock; create the state if absent */
 };
@@ -86,6 +97,27 @@ int state_destroy(struct state *st);
 bool state_exists(const struct state *st);
 void state_path(const struct state *st, char *buf, size_t len, const char *name);
 int state_prog_fd(const struct state *st, const char *pin_name);
+/* state_build - this binary's build: a hash of its BPF object's bytes, so
+ * that any change to the programs, however made, is another build. */
+__u64 state_build(void);
+/* state_running - what loaded the state's programs; -ENOENT when nothing
+ * recorded it (a state older than the record). */
+int state_running(const struct state *st, struct xdpfwd_meta *meta);
+/* state_current - whether the state runs this binary's build and has every
+ * map this binary knows. */
+bool state_current(const struct state *st);
+/* state_progs_load - this binary's programs, loaded on the state's maps, all
+ * kept as they are (the flow tables too); maps new to this version are made
+ * and pinned. The programs are not pinned. Returns EXIT_OK or an exit code
+ * after printing the error. */
+int state_progs_load(struct state *st, struct state_progs *progs);
+/* state_progs_pinned - the programs pinned in the state. 0 or -errno. */
+int state_progs_pinned(const struct state *st, struct state_progs *progs);
+/* state_progs_pin - pin @progs as the state's programs. 0 or -errno. */
+int state_progs_pin(struct state *st, const struct state_progs *progs);
+void state_progs_close(struct state_progs *progs);
+/* state_record_build - record this binary as what loaded the programs. */
+int state_record_build(struct state *st);
 
 /* iface.c: per-interface attachment, and the maps that follow interfaces. */
 enum xdp_mode { MODE_AUTO, MODE_NATIVE, MODE_GENERIC };
@@ -102,6 +134,9 @@ bool xdp_egress_ok(__u32 ifindex);
 int forwarding_enabled(void);
 /* The per-reason packet counters, as the "reasons" object. */
 void print_reasons(const struct state *st);
+/* reasons_read - each reason's packets, summed over the CPUs, into @sums
+ * (XDPFWD_R_MAX long). Returns 0 or -errno. */
+int reasons_read(const struct state *st, __u64 *sums);
 
 /* spec.c: rules as the command line gives them. */
 struct allow_cidr {
@@ -137,6 +172,31 @@ int rules_read(int fd, struct xdpfwd_rule **out);
 /* allow_read - the allowlist of rule @id, at most XDPFWD_MAX_ALLOW_RULE
  * CIDRs into @out. Returns the count or -errno. */
 int allow_read(int fd, __u32 id, struct allow_cidr *out);
+/* rule_set_live - the rule set (0 or 1) packets are matched against. */
+__u8 rule_set_live(const struct state *st);
+/* ports_set - enter (@on) or remove each external port of @r in rule_ports,
+ * in rule set @set. Entering stops at the first failure, having removed what
+ * it entered. Returns 0 or -errno. */
+int ports_set(int fd, const struct xdpfwd_rule *r, __u8 set, bool on);
+/* rule_stats_read - rule @id's counters, summed over the CPUs (zero when
+ * unreadable). Returns 0 or -errno. */
+int rule_stats_read(const struct state *st, __u32 id, struct xdpfwd_rule_stats *sum);
+/* allow_apply - make rule @id's allowlist in the map @want (@n_want CIDRs)
+ * where it was @have (@n_have): the @additions, or else the deletions. Only
+ * additions can fail; the caller deletes them again with allow_apply(@have,
+ * @want) swapped. Returns 0 or -errno. */
+int allow_apply(int fd, __u32 id, const struct allow_cidr *want, int n_want,
+		const struct allow_cidr *have, int n_have, bool additions);
+/* rules_overlap - whether @a and @b would both claim some packet's port. */
+bool rules_overlap(const struct xdpfwd_rule *a, const struct xdpfwd_rule *b);
+/* ext_str - "[ADDR:]PORTS" of @r, as the user would write it, into @buf. */
+const char *ext_str(const struct xdpfwd_rule *r, char *buf, size_t len);
+/* manage_neighbour - have the kernel keep @addr's next hop resolved, so the
+ * datapath finds it; tell the user when it cannot. */
+void manage_neighbour(__u32 addr);
+/* warn_snat_addr - tell the user when @r source-NATs to an address that is
+ * not this host's. */
+void warn_snat_addr(const struct state *st, const struct xdpfwd_rule *r);
 /* rule_backend_port - the backend port of @r's first external port. */
 __u16 rule_backend_port(const struct xdpfwd_rule *r);
 /* backend_neighbour - the interface and next hop through which the kernel
@@ -156,6 +216,11 @@ int do_stats(int argc, char **argv);
 int do_replace(int argc, char **argv);
 int do_conntrack(int argc, char **argv);
 int do_check(int argc, char **argv);
+int do_apply(int argc, char **argv);
+int do_save(int argc, char **argv);
+int do_exporter(int argc, char **argv);
+/* stats_watch - 'stats --watch [SECONDS] [--count N]' (watch.c). */
+int stats_watch(int argc, char **argv);
 
 /* conntrack.c: the connection tables. A connection is valid (alive) when its
  * original-direction entry is of the rule's current generation and has not
@@ -174,5 +239,27 @@ int ct_count_valid(const struct state *st, __u64 *total, __u64 *per_rule);
  * when negative), valid or not, from both tables; *@removed counts the valid
  * ones. Returns 0 or -errno. */
 int ct_purge(const struct state *st, long rule_id, __u64 *removed);
+
+/* metrics.c: what 'stats --watch' and 'exporter' read. */
+struct counters {
+	bool loaded;			/* the state exists; all else 0 when not */
+	__u32 instance;			/* kernel id of rule_stats: new state, new counters */
+	int n_rules;
+	struct xdpfwd_rule *rules;	/* in the order of their ids */
+	struct xdpfwd_rule_stats *stats;	/* of each rule */
+	__u64 *flows;			/* valid connections of each rule */
+	__u64 total_flows;
+	__u64 reasons[XDPFWD_R_MAX];
+	struct flow_capacity cap;
+	int n_ifaces;			/* interfaces loaded */
+};
+/* counters_read - every counter, with the state opened read-only for just
+ * this. Returns EXIT_OK (loaded false when there is no state), or an exit
+ * code after the error, with nothing to free. */
+int counters_read(struct counters *c);
+void counters_free(struct counters *c);
+/* stop_signals_block - block SIGINT and SIGTERM in this thread and those it
+ * starts, making them deliverable to sigwait() on @set. */
+void stop_signals_block(sigset_t *set);
 
 #endif /* XDPFWD_CLI_H */

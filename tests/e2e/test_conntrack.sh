@@ -62,61 +62,6 @@ udp_big() {
 	nsx "$NS_C" timeout 10 "$PY" "$PEER" udp-big "$EXT" "$DNS_PORT" "$1"
 }
 
-# ---------------------------------------------------------------- sessions
-
-# A session is one TCP connection from the client to EXT:WEB_PORT, kept open
-# by a peer.py process that takes its orders from a fifo.
-declare -A SESS_FD SESS_OUT SESS_PORT
-
-# sess_open NAME: connect; SESS_PORT[NAME] is the client's port. Call it
-# directly, not through check (a subshell would lose the session).
-sess_open() {
-	local ctl="$WORK_DIR/sess.$TOPO_SEQ.$1.ctl" out="$WORK_DIR/sess.$TOPO_SEQ.$1.out" fd
-	rm -f "$ctl" "$out"
-	mkfifo "$ctl" || return 1
-	exec {fd}<>"$ctl"
-	SESS_FD[$1]=$fd SESS_OUT[$1]=$out
-	bg "$NS_C" "$PY" "$PEER" session "$EXT" "$WEB_PORT" "$ctl" "$out" \
-		>/dev/null 2>>"$WORK_DIR/session.log"
-	wait_until 8 grep -q '^connect' "$out"
-	SESS_PORT[$1]=$(sed -n 's/^connected //p' "$out" 2>/dev/null)
-	[ -n "${SESS_PORT[$1]}" ]
-}
-
-# sess_send NAME MSG: prints what came of it, one of "reply MSG <server-addr>
-# MSG", "timeout MSG", "eof MSG", "error MSG <exception>" (peer.py session).
-sess_send() {
-	local out=${SESS_OUT[$1]}
-	printf 'send %s\n' "$2" >&"${SESS_FD[$1]}"
-	wait_until 8 sess_answered "$out" "$2"
-	sess_result "$out" "$2"
-}
-
-# sess_result OUT MSG: the line of session output file OUT about MSG.
-sess_result() {
-	awk -v m="$2" '$2 == m' "$1" | head -1
-}
-
-sess_answered() {
-	[ -n "$(sess_result "$1" "$2")" ]
-}
-
-# sess_ok NAME MSG BACKEND: MSG goes over session NAME and comes back from
-# BACKEND.
-sess_ok() {
-	assert_eq "session $1 ($CASE_NAME) sends '$2'" "$(sess_send "$1" "$2")" "reply $2 $3 $2"
-}
-
-# sess_close_all: close the fifos of this case's sessions (their processes
-# go with the topology).
-sess_close_all() {
-	local fd
-	for fd in "${SESS_FD[@]}"; do
-		exec {fd}>&-
-	done
-	SESS_FD=() SESS_OUT=() SESS_PORT=()
-}
-
 # server_got MSG: the echo server received MSG (any connection).
 server_got() {
 	awk -v m="$1" '$3 == m' "$SRV_LOG" | grep -q .
@@ -179,7 +124,7 @@ case_idle_survives() {
 	assert_eq "timeouts (syn_sent, established, udp_replied)" \
 		"$(xdpfwd -j conntrack timeout | jget "[d['syn_sent'], d['established'], d['udp_replied']]")" \
 		"[2, 432000, 2]"
-	sess_open a || { err "session a did not connect"; return 1; }
+	sess_open a "$EXT" "$WEB_PORT" || { err "session a did not connect"; return 1; }
 	port=${SESS_PORT[a]}
 	sess_ok a "before-idle" "$SERVER_ADDR"
 	sleep 4
@@ -200,7 +145,7 @@ case_idle_expires() {
 	local port
 	start_fwd && web_rule && echo_server 0.0.0.0 || return 1
 	check "conntrack timeout established 2" xdpfwd conntrack timeout established 2 || return 1
-	sess_open a || { err "session a did not connect"; return 1; }
+	sess_open a "$EXT" "$WEB_PORT" || { err "session a did not connect"; return 1; }
 	port=${SESS_PORT[a]}
 	sess_ok a "before-idle" "$SERVER_ADDR"
 	assert_eq "the fresh connection is listed" "$(ct_conn "$port" 'c["state"]')" established
@@ -277,7 +222,7 @@ case_frag_udp() {
 case_del_open() {
 	local port got
 	start_fwd && web_rule && echo_server 0.0.0.0 || return 1
-	sess_open a || { err "session a did not connect"; return 1; }
+	sess_open a "$EXT" "$WEB_PORT" || { err "session a did not connect"; return 1; }
 	port=${SESS_PORT[a]}
 	sess_ok a "before-del" "$SERVER_ADDR"
 	assert_eq "listed before del" "$(ct_conn "$port" 'c["state"]')" established
@@ -296,7 +241,7 @@ case_replace() {
 	local pa pb
 	check "second backend address" ip -n "$NS_S" addr add "$SERVER2_ADDR/24" dev eth0 || return 1
 	start_fwd && web_rule && echo_server 0.0.0.0 || return 1
-	sess_open a || { err "session a did not connect"; return 1; }
+	sess_open a "$EXT" "$WEB_PORT" || { err "session a did not connect"; return 1; }
 	pa=${SESS_PORT[a]}
 	sess_ok a "a-before" "$SERVER_ADDR"
 	check "replace tcp $WEB_PORT -> $SERVER2_ADDR:80" \
@@ -306,7 +251,7 @@ case_replace() {
 	[ -n "$(ip -n "$NS_R" neigh show "$SERVER_ADDR" dev lan)" ] ||
 		err "the router no longer has a neighbour entry for the old backend $SERVER_ADDR, which session a still uses"
 	sess_ok a "a-after" "$SERVER_ADDR"
-	sess_open b || { err "session b did not connect"; return 1; }
+	sess_open b "$EXT" "$WEB_PORT" || { err "session b did not connect"; return 1; }
 	pb=${SESS_PORT[b]}
 	sess_ok b "b-after" "$SERVER2_ADDR"
 	sess_ok a "a-again" "$SERVER_ADDR"
@@ -340,7 +285,7 @@ flood() {
 		EOF
 	fi
 	for s in a b c; do
-		sess_open "$s" || { err "session $s did not connect"; return 1; }
+		sess_open "$s" "$EXT" "$WEB_PORT" || { err "session $s did not connect"; return 1; }
 		sess_ok "$s" "$s-before" "$SERVER_ADDR"
 	done
 	for s in a b c; do
@@ -355,7 +300,7 @@ flood() {
 		assert_eq "session $s after the flood: state" "$(ct_conn "${SESS_PORT[$s]}" 'c["state"]')" established
 		assert_eq "session $s after the flood: assured" "$(ct_conn "${SESS_PORT[$s]}" 'c["assured"]')" True
 	done
-	sess_open d || err "a new connection after the flood did not connect"
+	sess_open d "$EXT" "$WEB_PORT" || err "a new connection after the flood did not connect"
 	[ -n "${SESS_PORT[d]}" ] && sess_ok d "d-after" "$SERVER_ADDR"
 
 	n_flood=$(ct_eval "len([c for c in d if flood(c)])")
@@ -387,7 +332,7 @@ case_syn_flood_answered() { ANSWERED=1 flood; }
 case_flush() {
 	local port out
 	start_fwd && web_rule && dns_rule && echo_server 0.0.0.0 && udp_echo_server || return 1
-	sess_open a || { err "session a did not connect"; return 1; }
+	sess_open a "$EXT" "$WEB_PORT" || { err "session a did not connect"; return 1; }
 	port=${SESS_PORT[a]}
 	sess_ok a "before-flush" "$SERVER_ADDR"
 	check "a datagram through dns" wait_until 5 udp_big 100 || return 1

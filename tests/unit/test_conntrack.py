@@ -23,7 +23,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bpfsys  # noqa: E402
 from bpfsys import XDP_DROP, XDP_PASS, XDP_REDIRECT  # noqa: E402
 import topo  # noqa: E402
-from topo import (Link, Topo, check, concrete, translated,  # noqa: E402
+from topo import (client_port, l4_layer, Link, Topo, check, concrete, translated,  # noqa: E402
                   expect_verdict, expect_bytes, scapy_checksums_ok, header_define,
                   flow_key)
 
@@ -202,21 +202,6 @@ def now():
 
 # --------------------------------------------------------------------------
 # Packets.
-
-_next_port = [41000]
-
-
-def client_port():
-    _next_port[0] += 1
-    return _next_port[0]
-
-
-def l4_layer(proto, sport, dport, flags, payload, csum=None):
-    if proto == "tcp":
-        return TCP(sport=sport, dport=dport, flags=flags, seq=1000, ack=0 if
-                   flags == "S" else 5000, window=64240) / (Raw(payload) if payload else b"")
-    return UDP(sport=sport, dport=dport, chksum=csum) / Raw(payload or b"udp-data")
-
 
 def expect_reason(before, name, n=1, what=""):
     after = T.reasons()

@@ -19,7 +19,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from bpfsys import XDP_PASS, XDP_REDIRECT  # noqa: E402
 import topo  # noqa: E402
-from topo import (Link, Topo, check, concrete, translated,  # noqa: E402
+from topo import (client_port, Link, Topo, check, concrete, translated,  # noqa: E402
                   pseudo_partial, expect_verdict, expect_bytes, scapy_checksums_ok)
 
 from scapy.layers.l2 import Ether, ARP, Dot1Q  # noqa: E402
@@ -71,14 +71,6 @@ T = Topo("xfu",
 
 # --------------------------------------------------------------------------
 # Packet helpers.
-
-_next_port = [40000]
-
-
-def client_port():
-    _next_port[0] += 1
-    return _next_port[0]
-
 
 def reasons():
     """Reason counters as `xdpfwd -j status` reports them: through the CLI,

@@ -24,12 +24,11 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bpfsys  # noqa: E402
 from bpfsys import XDP_DROP, XDP_PASS, XDP_REDIRECT  # noqa: E402
 import topo  # noqa: E402
-from topo import (Link, Topo, check, concrete, translated, flow_key,  # noqa: E402
+from topo import (client_port, l4_layer, Link, Topo, check, concrete, translated, flow_key,  # noqa: E402
                   header_define, expect_verdict, expect_bytes, scapy_checksums_ok)
 
 from scapy.layers.l2 import Ether  # noqa: E402
 from scapy.layers.inet import IP, TCP, UDP  # noqa: E402
-from scapy.packet import Raw  # noqa: E402
 
 # WAN side (TEST-NET-3): this host, clients.
 WAN_IP, WAN0_MAC = "203.0.113.1", "02:00:00:00:01:01"
@@ -131,22 +130,6 @@ T = Topo("xfn",
 
 # --------------------------------------------------------------------------
 # Packets.
-
-_next_port = [20000]
-
-
-def client_port():
-    _next_port[0] += 1
-    return _next_port[0]
-
-
-def l4_layer(proto, sport, dport, flags, payload, csum=None):
-    if proto == "tcp":
-        return TCP(sport=sport, dport=dport, flags=flags, seq=1000,
-                   ack=0 if flags == "S" else 5000, window=64240) / \
-            (Raw(payload) if payload else b"")
-    return UDP(sport=sport, dport=dport, chksum=csum) / Raw(payload or b"udp-data")
-
 
 class Conn:
     """A connection from @client:@sport to @ext:@dport through @rule; what

@@ -30,6 +30,7 @@ from bpfsys import VERDICT_NAMES  # noqa: E402
 logging.getLogger("scapy.runtime").setLevel(logging.ERROR)
 from scapy.layers.l2 import Ether  # noqa: E402
 from scapy.layers.inet import IP, TCP, UDP, in4_pseudoheader  # noqa: E402
+from scapy.packet import Raw  # noqa: E402
 from scapy.utils import checksum  # noqa: E402
 
 XDPFWD = os.environ.get("XDPFWD_BIN") or os.path.join(REPO, "build", "xdpfwd")
@@ -93,6 +94,25 @@ def flow_key(saddr, daddr, sport, dport, proto):
     """A struct xdpfwd_flow_key: a direction's tuple as it arrives."""
     return (socket.inet_aton(saddr) + socket.inet_aton(daddr) +
             struct.pack("!HHB3x", sport, dport, proto))
+
+
+_next_port = [40000]
+
+
+def client_port():
+    """A client source port no earlier packet of this run used."""
+    _next_port[0] += 1
+    return _next_port[0]
+
+
+def l4_layer(proto, sport, dport, flags, payload, csum=None):
+    """A TCP segment with @flags or a UDP datagram (checksum @csum, None:
+    computed) carrying @payload."""
+    if proto == "tcp":
+        return TCP(sport=sport, dport=dport, flags=flags, seq=1000,
+                   ack=0 if flags == "S" else 5000, window=64240) / \
+            (Raw(payload) if payload else b"")
+    return UDP(sport=sport, dport=dport, chksum=csum) / Raw(payload or b"udp-data")
 
 
 class Flow:
