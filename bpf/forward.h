@@ -42,11 +42,11 @@ static __always_inline bool egress_ok(__u32 ifindex)
 }
 
 /* route - where the packet that came in on @ingress goes once it has the
- * tuple of @flow: FIB lookup,
+ * tuple @to: FIB lookup,
  * TTL and egress checks; arms the redirect. Fills @fib with the next hop
  * (or, when too big, the MTU). Returns the XDP verdict; *reason says why. */
 static __always_inline int route(struct xdp_md *ctx, __u32 ingress, const struct packet *p,
-				 const struct xdpfwd_flow *flow,
+				 const struct nat_tuple *to,
 				 struct bpf_fib_lookup *fib, int *reason)
 {
 	bool ports = !pkt_icmp_err(p);
@@ -56,12 +56,12 @@ static __always_inline int route(struct xdp_md *ctx, __u32 ingress, const struct
 		.family = AF_INET,
 		.tos = p->ip->tos,
 		.l4_protocol = p->ip->protocol,
-		.sport = ports ? flow->sport : 0,
-		.dport = ports ? flow->dport : 0,
+		.sport = ports ? to->sport : 0,
+		.dport = ports ? to->dport : 0,
 		.tot_len = bpf_ntohs(p->ip->tot_len),
 		.ifindex = ingress,
 	};
-	out_addrs(p, flow, &fib->ipv4_src, &fib->ipv4_dst);
+	out_addrs(p, to, &fib->ipv4_src, &fib->ipv4_dst);
 	rc = fib_lookup_fwd(ctx, fib, 0);
 	if (rc != BPF_FIB_LKUP_RET_SUCCESS) {
 		*reason = fib_reason(rc);
@@ -80,14 +80,15 @@ static __always_inline int route(struct xdp_md *ctx, __u32 ingress, const struct
 }
 
 /* emit - what a router does to a translated packet it sends: TTL, Ethernet
- * addresses of the next hop, and, when the frame leaves without its skb
- * (@finish_csum, native mode), a partial L4 checksum completed. */
-static __always_inline void emit(struct packet *p, const struct bpf_fib_lookup *fib,
+ * addresses of the next hop (@dmac, @smac), and, when the frame leaves
+ * without its skb (@finish_csum, native mode), a partial L4 checksum
+ * completed. */
+static __always_inline void emit(struct packet *p, const __u8 *dmac, const __u8 *smac,
 				 bool finish_csum)
 {
 	ttl_decrement(p->ip);
-	__builtin_memcpy(p->eth->h_dest, fib->dmac, ETH_ALEN);
-	__builtin_memcpy(p->eth->h_source, fib->smac, ETH_ALEN);
+	__builtin_memcpy(p->eth->h_dest, dmac, ETH_ALEN);
+	__builtin_memcpy(p->eth->h_source, smac, ETH_ALEN);
 	if (finish_csum && pkt_l4(p) && p->l4_form == CSUM_PARTIAL)
 		csum_finish(p);
 }

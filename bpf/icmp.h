@@ -21,7 +21,7 @@
 /* icmp_xlate_quoted - give the packet quoted in @p the tuple of @to reversed
  * (it travelled the other way), with its IP and, when quoted, L4 checksum.
  * Returns the change to the ICMP checksum, as an RFC 1624 sum. */
-static __always_inline __u32 icmp_xlate_quoted(struct packet *p, const struct xdpfwd_flow *to)
+static __always_inline __u32 icmp_xlate_quoted(struct packet *p, const struct nat_tuple *to)
 {
 	struct iphdr *in = p->inner;
 	__be16 *ports = p->inner_ports;
@@ -51,10 +51,11 @@ static __always_inline __u32 icmp_xlate_quoted(struct packet *p, const struct xd
 	return diff;
 }
 
-/* icmp_xlate - translate the ICMP error @p by the connection entry @to found
- * for its key: the quoted packet, and the outer addresses that were the
- * connection's (an error from a router on the path keeps that router's). */
-static __always_inline void icmp_xlate(struct packet *p, const struct xdpfwd_flow *to)
+/* icmp_xlate - translate the ICMP error @p by the tuple @to of the
+ * connection entry found for its key: the quoted packet, and the outer
+ * addresses that were the connection's (an error from a router on the path
+ * keeps that router's). */
+static __always_inline void icmp_xlate(struct packet *p, const struct nat_tuple *to)
 {
 	__be32 saddr, daddr;
 	__u32 diff = 0;
@@ -74,26 +75,38 @@ struct icmp_err {
 	__u16 mtu;		/* next-hop MTU, for fragmentation needed */
 };
 
-/* icmp_answer - turn the frame of @ctx, whose IPv4 header @p describes, into
- * the ICMP error @err sent back to its source from its destination.
- * NOTE: invalidates every pointer into the frame, @p's included.
+/* icmp_answer - turn the frame of @ctx, an IPv4 packet parse_packet() took,
+ * into the ICMP error @err sent back to its source from its destination.
+ * A global function, verified once on its own rather than on every path
+ * that leads here.
+ * NOTE: invalidates every pointer into the frame.
  * Returns 0, or -1 when there was no room to build it. */
-static __always_inline int icmp_answer(struct xdp_md *ctx, const struct packet *p,
-				       const struct icmp_err *err)
+__attribute__((noinline)) int icmp_answer(struct xdp_md *ctx, const struct icmp_err *err)
 {
 	const int grow = sizeof(struct iphdr) + sizeof(struct icmphdr);
-	__be32 saddr = p->ip->saddr, daddr = p->ip->daddr;
-	__u32 quote = p->ip->ihl * 4 + (p->l4_len < ICMP_QUOTE_L4 ? p->l4_len : ICMP_QUOTE_L4);
 	unsigned char smac[ETH_ALEN], dmac[ETH_ALEN];
+	__u32 quote, l4_len, hlen;
 	struct icmphdr *icmp;
+	__be32 saddr, daddr;
 	struct ethhdr *eth;
 	struct iphdr *ip;
 	void *data, *end;
 	int len;
 
-	__builtin_memcpy(smac, p->eth->h_source, ETH_ALEN);
-	__builtin_memcpy(dmac, p->eth->h_dest, ETH_ALEN);
-	len = (long)ctx->data_end - (long)ctx->data;
+	data = (void *)(long)ctx->data;
+	end = (void *)(long)ctx->data_end;
+	eth = data;
+	ip = (void *)(eth + 1);
+	if (!err || (void *)(ip + 1) > end)
+		return -1;
+	hlen = ip->ihl * 4;
+	l4_len = bpf_ntohs(ip->tot_len) - hlen;
+	quote = hlen + (l4_len < ICMP_QUOTE_L4 ? l4_len : ICMP_QUOTE_L4);
+	saddr = ip->saddr;
+	daddr = ip->daddr;
+	__builtin_memcpy(smac, eth->h_source, ETH_ALEN);
+	__builtin_memcpy(dmac, eth->h_dest, ETH_ALEN);
+	len = end - data;
 	if (bpf_xdp_adjust_head(ctx, -grow))
 		return -1;
 	if (bpf_xdp_adjust_tail(ctx, (int)(sizeof(*eth) + quote) - len))

@@ -34,24 +34,46 @@ static __always_inline void l4_csum_inspect(struct packet *p, void *end)
 		p->l4_form = CSUM_PARTIAL;
 }
 
-/* out_addrs - the addresses @p leaves with once it has the tuple of @flow;
- * an ICMP error from a router on the path keeps that router's address. */
-static __always_inline void out_addrs(const struct packet *p, const struct xdpfwd_flow *flow,
+/* The tuple a packet of a connection leaves with: the first fields of the
+ * connection entry of its direction, copied so that it can travel where a
+ * map value cannot (a global function's arguments). */
+struct nat_tuple {
+	__be32 saddr;
+	__be32 daddr;
+	__be16 sport;
+	__be16 dport;
+};
+
+/* flow_tuple - the tuple packets of @flow's direction leave with. */
+static __always_inline struct nat_tuple flow_tuple(const struct xdpfwd_flow *flow)
+{
+	return (struct nat_tuple){
+		.saddr = flow->saddr,
+		.daddr = flow->daddr,
+		.sport = flow->sport,
+		.dport = flow->dport,
+	};
+}
+
+/* out_addrs - the addresses @p leaves with once it has the tuple @to;
+ * an ICMP error from a router on the path keeps that router's address (the
+ * one that is not the quoted packet's). */
+static __always_inline void out_addrs(const struct packet *p, const struct nat_tuple *to,
 				      __be32 *saddr, __be32 *daddr)
 {
-	*saddr = flow->saddr;
-	*daddr = flow->daddr;
+	*saddr = to->saddr;
+	*daddr = to->daddr;
 	if (!pkt_icmp_err(p))
 		return;
-	if (p->ip->saddr != p->key.saddr)
+	if (p->ip->saddr != p->inner->daddr)
 		*saddr = p->ip->saddr;
-	if (p->ip->daddr != p->key.daddr)
+	if (p->ip->daddr != p->inner->saddr)
 		*daddr = p->ip->daddr;
 }
 
-/* nat_rewrite - give @p the tuple of @to, keeping both checksums right (and
+/* nat_rewrite - give @p the tuple @to, keeping both checksums right (and
  * the segment sum of a partial one, for csum_finish()). */
-static __always_inline void nat_rewrite(struct packet *p, const struct xdpfwd_flow *to)
+static __always_inline void nat_rewrite(struct packet *p, const struct nat_tuple *to)
 {
 	enum csum_form form = p->l4_form;
 	__u32 addr_diff = 0, port_diff = 0;
@@ -69,7 +91,7 @@ static __always_inline void nat_rewrite(struct packet *p, const struct xdpfwd_fl
 		if (form == CSUM_FULL)
 			addr_diff = csum_add(addr_diff, port_diff);
 		csum_apply(p->l4_check, addr_diff, form);
-		if (form == CSUM_FULL && p->key.proto == IPPROTO_UDP &&
+		if (form == CSUM_FULL && p->ip->protocol == IPPROTO_UDP &&
 		    *p->l4_check == 0)
 			*p->l4_check = 0xffff;	/* RFC 768: 0 means none */
 	}
@@ -83,7 +105,7 @@ static __always_inline void nat_rewrite(struct packet *p, const struct xdpfwd_fl
 
 /* nat_rewrite_addrs - give @p, a later fragment, the addresses of @to; its
  * datagram's L4 checksum was updated with the first fragment. */
-static __always_inline void nat_rewrite_addrs(struct packet *p, const struct xdpfwd_flow *to)
+static __always_inline void nat_rewrite_addrs(struct packet *p, const struct nat_tuple *to)
 {
 	__u32 diff = 0;
 
@@ -100,7 +122,7 @@ static __always_inline void nat_rewrite_addrs(struct packet *p, const struct xdp
 static __always_inline void csum_finish(struct packet *p)
 {
 	*p->l4_check = ~csum_fold16(p->l4_sum);
-	if (p->key.proto == IPPROTO_UDP && *p->l4_check == 0)
+	if (p->ip->protocol == IPPROTO_UDP && *p->l4_check == 0)
 		*p->l4_check = 0xffff;
 }
 

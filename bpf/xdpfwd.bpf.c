@@ -101,8 +101,8 @@ static __always_inline bool icmp_owed(const struct packet *p, const struct ct *c
 	return bpf_map_lookup_elem(&tx_ports, &ingress) != NULL;
 }
 
-/* translate - give @p the tuple of @to, in the way its kind needs. */
-static __always_inline void translate(struct packet *p, const struct xdpfwd_flow *to)
+/* translate - give @p the tuple @to, in the way its kind needs. */
+static __always_inline void translate(struct packet *p, const struct nat_tuple *to)
 {
 	if (pkt_l4(p))
 		nat_rewrite(p, to);
@@ -112,18 +112,175 @@ static __always_inline void translate(struct packet *p, const struct xdpfwd_flow
 		nat_rewrite_addrs(p, to);
 }
 
+/* A packet's rewrite, handed to rewrite() as scalars: a global function
+ * takes no pointer into the frame or a map. Offsets from the frame's start
+ * stand for the pointers of struct packet, 0 for NULL; every field a
+ * rewrite touches lies within Ethernet, two IPv4 headers with options, ICMP
+ * and a TCP header (162 bytes), so a byte holds each. */
+struct rewrite {
+	struct nat_tuple to;		/* the tuple the packet takes */
+	__u8 dmac[ETH_ALEN];		/* REWRITE_EMIT: the next hop */
+	__u8 smac[ETH_ALEN];
+	__u32 l4_sum;			/* as in struct packet */
+	__u8 l4_form;
+	__u8 ports;			/* offsets */
+	__u8 l4_check;
+	__u8 icmp;
+	__u8 inner_ports;
+	__u8 inner_check;
+	__u8 flags;			/* REWRITE_* */
+};
+
+#define REWRITE_EMIT	0x01	/* we send it: emit() */
+#define REWRITE_FINISH	0x02	/* ... without its skb: finish a partial checksum */
+#define REWRITE_TTL	0x04	/* the kernel sends it as ours: only the TTL */
+
+/* rewrite_pack - @rw, flags clear, for @p in the frame at @data to take the
+ * tuple of @flow. */
+static __always_inline void rewrite_pack(struct rewrite *rw, const struct packet *p,
+					 void *data, const struct xdpfwd_flow *flow)
+{
+	__builtin_memset(rw, 0, sizeof(*rw));
+	rw->to = flow_tuple(flow);
+	rw->l4_form = p->l4_form;
+	rw->l4_sum = p->l4_sum;
+	if (pkt_l4(p)) {
+		rw->ports = (void *)p->ports - data;
+		rw->l4_check = (void *)p->l4_check - data;
+	} else if (pkt_icmp_err(p)) {
+		rw->icmp = (void *)p->icmp - data;
+		rw->inner_ports = (void *)p->inner_ports - data;
+		if (p->inner_check)
+			rw->inner_check = (void *)p->inner_check - data;
+	}
+}
+
+/* frame_at - the @len bytes at @off in the frame of @ctx, or NULL when the
+ * frame ends before them. */
+static __always_inline void *frame_at(struct xdp_md *ctx, __u8 off, __u32 len)
+{
+	void *data = (void *)(long)ctx->data;
+	void *end = (void *)(long)ctx->data_end;
+
+	if (data + off + len > end)
+		return NULL;
+	return data + off;
+}
+
+/* rewrite_unpack - the struct packet @rw was packed from, its pointers
+ * checked anew against the frame of @ctx. Returns false when they do not
+ * fit it, which cannot happen: the frame has not changed since parsing. */
+static __always_inline bool rewrite_unpack(struct xdp_md *ctx, const struct rewrite *rw,
+					   struct packet *p)
+{
+	p->eth = frame_at(ctx, 0, sizeof(*p->eth));
+	p->ip = frame_at(ctx, sizeof(*p->eth), sizeof(*p->ip));
+	p->l4_form = rw->l4_form;
+	p->l4_sum = rw->l4_sum;
+	if (!p->eth || !p->ip)
+		return false;
+	if (rw->ports) {
+		p->ports = frame_at(ctx, rw->ports, 2 * sizeof(*p->ports));
+		p->l4_check = frame_at(ctx, rw->l4_check, sizeof(*p->l4_check));
+		return p->ports && p->l4_check;
+	}
+	if (rw->icmp) {
+		p->icmp = frame_at(ctx, rw->icmp, sizeof(*p->icmp) + sizeof(*p->inner));
+		p->inner_ports = frame_at(ctx, rw->inner_ports, 2 * sizeof(*p->inner_ports));
+		if (rw->inner_check)
+			p->inner_check = frame_at(ctx, rw->inner_check, sizeof(*p->inner_check));
+		if (!p->icmp || !p->inner_ports || (rw->inner_check && !p->inner_check))
+			return false;
+		p->inner = (void *)(p->icmp + 1);
+	}
+	return true;
+}
+
+/* rewrite - translate the frame of @ctx as @rw says, and make it ready to
+ * leave. A global function: the verifier checks it once, on its own,
+ * rather than on every path of the program that leads here (the kinds of
+ * packet, checksum forms, verdicts and connection states multiply them).
+ * Returns 0, or -1 when @rw does not fit the frame. */
+__attribute__((noinline)) int rewrite(struct xdp_md *ctx, const struct rewrite *rw)
+{
+	struct packet p = {};
+
+	if (!rw || !rewrite_unpack(ctx, rw, &p))
+		return -1;
+	translate(&p, &rw->to);
+	if (rw->flags & REWRITE_EMIT)
+		emit(&p, rw->dmac, rw->smac, rw->flags & REWRITE_FINISH);
+	else if (rw->flags & REWRITE_TTL)
+		ttl_decrement(p.ip);
+	return 0;
+}
+
+/* forward - send @p, a packet of the connection @ct that arrived on
+ * @ingress, on its way: routed, translated and accounted, or answered with
+ * the ICMP error it earned. Returns the XDP verdict; *@reason says why. */
+static __always_inline int forward(struct xdp_md *ctx, struct packet *p, struct ct *ct,
+				   __u32 ingress, bool native, int *reason)
+{
+	struct bpf_fib_lookup fib;
+	struct rewrite rw;
+	struct icmp_err err;
+	int verdict;
+	__u32 bytes;
+	bool snat;
+
+	rewrite_pack(&rw, p, (void *)(long)ctx->data, ct->flow);
+	verdict = route(ctx, ingress, p, &rw.to, &fib, reason);
+	if (icmp_owed(p, ct, *reason, &fib, ingress, native, &err)) {
+		*reason = XDPFWD_R_DROP_NO_ROOM;
+		if (icmp_answer(ctx, &err))
+			return XDP_DROP;
+		*reason = err.type == ICMP_TIME_EXCEEDED ? XDPFWD_R_ICMP_TIME_EXCEEDED :
+			  XDPFWD_R_ICMP_FRAG_NEEDED;
+		return bpf_redirect_map(&tx_ports, ingress, XDP_DROP);
+	}
+	if (verdict == XDP_DROP)
+		return verdict;
+	/* What the kernel finishes must reach it translated when it goes to
+	 * the backend (else it would be delivered to a local socket), but as
+	 * sent when it is a reply: its new source is this host's own address,
+	 * which the kernel drops as martian on arrival. TC egress translates
+	 * (and accounts) such a reply on its way out. A source-NATed packet
+	 * is this host's own either way: TC ingress sends it (tc_handover()). */
+	snat = ct->conn->flags & XDPFWD_CT_F_SNAT;
+	if (verdict == XDP_PASS && ct->flow->dir == XDPFWD_DIR_REPLY && !snat)
+		return verdict;
+	if (verdict == XDP_PASS && snat && p->ip->ttl <= 1) {
+		*reason = XDPFWD_R_DROP_TTL;
+		return XDP_DROP;
+	}
+	bytes = bpf_ntohs(p->ip->tot_len);
+	if (verdict != XDP_PASS) {
+		rw.flags = REWRITE_EMIT | (native ? REWRITE_FINISH : 0);
+		__builtin_memcpy(rw.dmac, fib.dmac, ETH_ALEN);
+		__builtin_memcpy(rw.smac, fib.smac, ETH_ALEN);
+	} else if (snat) {
+		rw.flags = REWRITE_TTL;
+	}
+	if (rewrite(ctx, &rw)) {
+		*reason = XDPFWD_R_PASS_MALFORMED;
+		return XDP_PASS;
+	}
+	ct_account(p, ct, 1, bytes);
+	if (verdict == XDP_PASS && snat && tc_handover(ctx)) {
+		*reason = XDPFWD_R_DROP_NO_ROOM;
+		return XDP_DROP;
+	}
+	return verdict;
+}
+
 static __always_inline int xdpfwd(struct xdp_md *ctx, bool native)
 {
 	void *data = (void *)(long)ctx->data;
 	void *end = (void *)(long)ctx->data_end;
 	struct ct ct = { .now = bpf_ktime_get_ns() };
 	__u32 ingress = ctx->ingress_ifindex;
-	struct bpf_fib_lookup fib;
 	struct packet p = {};
-	struct icmp_err err;
 	int verdict = XDP_PASS;
-	__u32 bytes;
-	bool snat;
 	int reason;
 
 	reason = parse_packet(data, end, end - data, &p);
@@ -131,50 +288,10 @@ static __always_inline int xdpfwd(struct xdp_md *ctx, bool native)
 		l4_csum_inspect(&p, end);
 	if (!reason)
 		reason = match(ctx, &p, ingress, &ct);
-	if (reason) {
-		if (match_drops(reason))
-			verdict = XDP_DROP;
-		goto out;
-	}
-	verdict = route(ctx, ingress, &p, ct.flow, &fib, &reason);
-	if (icmp_owed(&p, &ct, reason, &fib, ingress, native, &err)) {
+	if (!reason)
+		verdict = forward(ctx, &p, &ct, ingress, native, &reason);
+	else if (match_drops(reason))
 		verdict = XDP_DROP;
-		reason = XDPFWD_R_DROP_NO_ROOM;
-		if (icmp_answer(ctx, &p, &err))
-			goto out;
-		verdict = bpf_redirect_map(&tx_ports, ingress, XDP_DROP);
-		reason = err.type == ICMP_TIME_EXCEEDED ? XDPFWD_R_ICMP_TIME_EXCEEDED :
-			 XDPFWD_R_ICMP_FRAG_NEEDED;
-		goto out;
-	}
-	if (verdict == XDP_DROP)
-		goto out;
-	/* What the kernel finishes must reach it translated when it goes to
-	 * the backend (else it would be delivered to a local socket), but as
-	 * sent when it is a reply: its new source is this host's own address,
-	 * which the kernel drops as martian on arrival. TC egress translates
-	 * (and accounts) such a reply on its way out. A source-NATed packet
-	 * is this host's own either way: TC ingress sends it (tc_handover()). */
-	snat = ct.conn->flags & XDPFWD_CT_F_SNAT;
-	if (verdict == XDP_PASS && ct.flow->dir == XDPFWD_DIR_REPLY && !snat)
-		goto out;
-	if (verdict == XDP_PASS && snat && p.ip->ttl <= 1) {
-		verdict = XDP_DROP;
-		reason = XDPFWD_R_DROP_TTL;
-		goto out;
-	}
-	bytes = bpf_ntohs(p.ip->tot_len);
-	translate(&p, ct.flow);
-	if (verdict != XDP_PASS)
-		emit(&p, &fib, native);
-	else if (snat)
-		ttl_decrement(p.ip);
-	ct_account(&p, &ct, 1, bytes);
-	if (verdict == XDP_PASS && snat && tc_handover(ctx)) {
-		verdict = XDP_DROP;
-		reason = XDPFWD_R_DROP_NO_ROOM;
-	}
-out:
 	count_reason(reason);
 	return verdict;
 }
@@ -195,12 +312,12 @@ int xdpfwd_generic(struct xdp_md *ctx)
  * and a whole TCP header: everything TC reads or writes directly. */
 #define TC_PULL_LEN (14 + 60 + 8 + 60 + 20)
 
-/* tc_rewrite - give the skb the tuple of @to through the skb helpers, which
+/* tc_rewrite - give the skb the tuple @to through the skb helpers, which
  * keep CHECKSUM_PARTIAL and GSO packets right. @p holds the old tuple and
  * pointers taken before any helper call (they are invalid after it). A later
  * fragment has addresses only. */
 static __always_inline void tc_rewrite(struct __sk_buff *skb, const struct packet *p,
-				       void *data, const struct xdpfwd_flow *to)
+				       void *data, const struct nat_tuple *to)
 {
 	__u32 ip_off = (void *)p->ip - data;
 	__u32 ip_check = ip_off + offsetof(struct iphdr, check);
@@ -261,6 +378,7 @@ SEC("tc")
 int xdpfwd_tc_egress(struct __sk_buff *skb)
 {
 	struct ct ct = { .now = bpf_ktime_get_ns() };
+	struct nat_tuple to;
 	struct packet p = {};
 	void *data, *end;
 	__u64 segs;
@@ -278,10 +396,11 @@ int xdpfwd_tc_egress(struct __sk_buff *skb)
 		return TC_ACT_OK;
 	if (p.first_frag)
 		frag_remember(&p, ct.now);
+	to = flow_tuple(ct.flow);
 	if (pkt_icmp_err(&p))
-		icmp_xlate(&p, ct.flow);
+		icmp_xlate(&p, &to);
 	else
-		tc_rewrite(skb, &p, data, ct.flow);
+		tc_rewrite(skb, &p, data, &to);
 	segs = skb->gso_segs ? skb->gso_segs : 1;
 	ct_account(&p, &ct, segs, skb->len - sizeof(struct ethhdr));
 	count_reason(XDPFWD_R_TC_XLATE);
