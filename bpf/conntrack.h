@@ -15,6 +15,7 @@
 #include "maps.h"
 #include "parse.h"
 #include "rule.h"
+#include "events.h"
 
 #define NSEC_PER_SEC 1000000000ULL
 
@@ -232,7 +233,7 @@ static __always_inline int ct_claim_reply(struct snat_claim *c)
  * @tcp_flags, through @rule, leaving as @plan says, in flows_new. Returns 0
  * with @ct filled, else the reason it was not made. */
 static __always_inline int ct_create(const struct xdpfwd_flow_key *key, __u8 tcp_flags,
-				     const struct xdpfwd_rule *rule,
+				     __u32 ingress, const struct xdpfwd_rule *rule,
 				     const struct nat_plan *plan, struct ct *ct)
 {
 	__u64 now = ct->now;
@@ -289,6 +290,7 @@ static __always_inline int ct_create(const struct xdpfwd_flow_key *key, __u8 tcp
 		return XDPFWD_R_DROP_CT_FULL;
 	ct->flow = ct->conn;
 	ct->orig_key = *key;
+	event_emit(XDPFWD_EV_NEW, key, ingress, rule->id, 0, 0);
 	return 0;
 }
 
@@ -397,10 +399,10 @@ static __always_inline void rule_count(__u32 id, __u8 dir, __u64 packets, __u64 
 	}
 }
 
-/* ct_account - what a translated packet @p tells its connection: counters,
- * the next state, and a move to the established table once assured. Ends
- * @ct's use (see ct_promote()). */
-static __always_inline void ct_account(const struct packet *p, struct ct *ct,
+/* ct_account - what a translated packet @p, arrived on @ingress, tells its
+ * connection: counters, the next state, and a move to the established table
+ * once assured. Ends @ct's use (see ct_promote()). */
+static __always_inline void ct_account(const struct packet *p, struct ct *ct, __u32 ingress,
 				       __u64 packets, __u64 bytes)
 {
 	struct xdpfwd_flow *conn = ct->conn;
@@ -423,6 +425,9 @@ static __always_inline void ct_account(const struct packet *p, struct ct *ct,
 		state = tcp_next_state(state, dir, p->tcp_flags, &flags);
 	else if (dir == XDPFWD_DIR_REPLY)
 		state = XDPFWD_CT_UDP_REPLIED;
+	if (conn->state < XDPFWD_CT_TIME_WAIT && state >= XDPFWD_CT_TIME_WAIT &&
+	    state <= XDPFWD_CT_CLOSE)
+		event_emit(XDPFWD_EV_CLOSED, &ct->orig_key, ingress, conn->rule_id, 0, state);
 	conn->state = state;
 	conn->flags = flags;
 	if (!(flags & XDPFWD_CT_F_ASSURED) && ct_assured(state, flags))

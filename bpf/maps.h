@@ -120,4 +120,10 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } reasons SEC(".maps");
 
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, XDPFWD_EVENTS_BYTES);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} events SEC(".maps");
+
 #endif /* XDPFWD_MAPS_H */

@@ -53,7 +53,7 @@ static __always_inline int ct_open(struct xdp_md *ctx, const struct packet *p, _
 		return XDPFWD_R_DROP_DENIED;
 	reason = nat_plan(ctx, &p->key, rule, ingress, &plan);
 	if (!reason)
-		reason = ct_create(&p->key, p->tcp_flags, rule, &plan, ct);
+		reason = ct_create(&p->key, p->tcp_flags, ingress, rule, &plan, ct);
 	return reason;
 }
 
@@ -265,7 +265,7 @@ static __always_inline int forward(struct xdp_md *ctx, struct packet *p, struct 
 		*reason = XDPFWD_R_PASS_MALFORMED;
 		return XDP_PASS;
 	}
-	ct_account(p, ct, 1, bytes);
+	ct_account(p, ct, ingress, 1, bytes);
 	if (verdict == XDP_PASS && snat && tc_handover(ctx)) {
 		*reason = XDPFWD_R_DROP_NO_ROOM;
 		return XDP_DROP;
@@ -293,6 +293,8 @@ static __always_inline int xdpfwd(struct xdp_md *ctx, bool native)
 	else if (match_drops(reason))
 		verdict = XDP_DROP;
 	count_reason(reason);
+	if (verdict == XDP_DROP)
+		event_emit(XDPFWD_EV_DROP, &p.key, ingress, 0, reason, 0);
 	return verdict;
 }
 
@@ -402,7 +404,7 @@ int xdpfwd_tc_egress(struct __sk_buff *skb)
 	else
 		tc_rewrite(skb, &p, data, &to);
 	segs = skb->gso_segs ? skb->gso_segs : 1;
-	ct_account(&p, &ct, segs, skb->len - sizeof(struct ethhdr));
+	ct_account(&p, &ct, skb->ingress_ifindex, segs, skb->len - sizeof(struct ethhdr));
 	count_reason(XDPFWD_R_TC_XLATE);
 	return TC_ACT_OK;
 }

@@ -185,6 +185,37 @@ struct xdpfwd_meta {
 };
 _Static_assert(sizeof(struct xdpfwd_meta) == 24, "meta layout");
 
+/* What the datapath tells `xdpfwd monitor` through the events ring: the
+ * moments a user cannot see otherwise, since tcpdump on the router misses
+ * what XDP forwards. Only a connection's start and end and a drop, never
+ * an ordinary forwarded packet, so that the fast path pays nothing. */
+enum xdpfwd_event_type {
+	XDPFWD_EV_NEW = 1,	/* a connection was entered (its first packet) */
+	XDPFWD_EV_CLOSED = 2,	/* a TCP connection reached time_wait or close */
+	XDPFWD_EV_DROP = 3,	/* a packet ended in XDP_DROP */
+};
+
+/* Names the CLI prints for each type, by value. */
+#define XDPFWD_EVENT_NAMES { "", "new", "closed", "drop" }
+
+/* The ring's size. While nobody reads it, events beyond this are lost:
+ * the datapath's reservation fails, and nothing counts them. */
+#define XDPFWD_EVENTS_BYTES	(256 * 1024)
+
+/* One event, a ring record. Fixed-width fields with the padding spelled
+ * out, so that the layout is the same to the BPF compiler and to the CLI. */
+struct xdpfwd_event {
+	__u64 time_ns;		/* CLOCK_MONOTONIC, as bpf_ktime_get_ns() */
+	struct xdpfwd_flow_key key;	/* the client's tuple (DROP: the packet's) */
+	__u32 rule_id;		/* NEW, CLOSED: the connection's rule */
+	__u16 reason;		/* DROP: enum xdpfwd_reason */
+	__u8  type;		/* enum xdpfwd_event_type */
+	__u8  state;		/* CLOSED: enum xdpfwd_ct_state reached */
+	__u32 ifindex;		/* where the packet behind the event arrived */
+	__u32 pad;
+};
+_Static_assert(sizeof(struct xdpfwd_event) == 40, "event layout");
+
 /* SNAT's source ports when the config gives none: below the kernel's default
  * ephemeral range (32768-60999), so as not to take a 4-tuple this host's
  * own connections to a backend may use. */

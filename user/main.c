@@ -26,6 +26,7 @@ static const struct cmd cmds[] = {
 	{ "conntrack", do_conntrack, false },
 	{ "check", do_check, false },
 	{ "exporter", do_exporter, false },
+	{ "monitor", do_monitor, false },
 	{ "help", do_help, false },
 };
 
@@ -84,6 +85,12 @@ static int do_help(int argc, char **argv)
 	       "  exporter [--listen ADDR:PORT]\n"
 	       "        serve the counters to Prometheus at http://ADDR:PORT/metrics (default\n"
 	       "        127.0.0.1:9435; 0.0.0.0 for every address) until SIGINT or SIGTERM\n"
+	       "  monitor [--count N] [--name RULE] [--type new|closed|drop]...\n"
+	       "        events from the datapath as they happen, one a line: connections made\n"
+	       "        and closed (TCP), packets dropped with the reason; -j: one JSON object\n"
+	       "        a line. Until SIGINT or SIGTERM, or N events. One monitor at a time:\n"
+	       "        readers share the %d KiB ring, and while none reads, events beyond it\n"
+	       "        are lost\n"
 	       "  help                            this text\n"
 	       "\n"
 	       "Options:\n"
@@ -95,7 +102,8 @@ static int do_help(int argc, char **argv)
 	       "Exit status: 0 success; 1 runtime failure (the system refused); 2 bad usage or\n"
 	       "a request that does not fit the state (unknown interface, duplicate or missing\n"
 	       "rule). A command that fails changes nothing.\n",
-	       XDPFWD_DEFAULT_MAX_FLOWS, XDPFWD_MIN_FLOWS, XDPFWD_MAX_FLOWS, XDPFWD_PIN_ROOT);
+	       XDPFWD_DEFAULT_MAX_FLOWS, XDPFWD_MIN_FLOWS, XDPFWD_MAX_FLOWS, XDPFWD_EVENTS_BYTES / 1024,
+	       XDPFWD_PIN_ROOT);
 	return EXIT_OK;
 }
 

@@ -219,6 +219,7 @@ int do_check(int argc, char **argv);
 int do_apply(int argc, char **argv);
 int do_save(int argc, char **argv);
 int do_exporter(int argc, char **argv);
+int do_monitor(int argc, char **argv);
 /* stats_watch - 'stats --watch [SECONDS] [--count N]' (watch.c). */
 int stats_watch(int argc, char **argv);
 
