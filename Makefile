@@ -54,6 +54,30 @@ test: all
 demo: all
 	$(SUDO) tools/demo.sh
 
+# Benchmarks (as root; several minutes): results in $(BUILD)/bench and
+# docs/BENCHMARKS.md. Nothing here is built by `all` or run by `test`, so a
+# bench that fails to build breaks neither.
+BENCH_TOOLS := $(BUILD)/bench-tools
+BENCH_BPF_CFLAGS := -O2 -g -target bpf $(WARN) -Itools/bench -I/usr/include/$(MULTIARCH)
+
+$(BENCH_TOOLS):
+	mkdir -p $@
+
+$(BENCH_TOOLS)/%.bpf.o: tools/bench/%.bpf.c tools/bench/bench.h | $(BENCH_TOOLS)
+	$(CLANG) $(BENCH_BPF_CFLAGS) -c $< -o $@
+
+$(BENCH_TOOLS)/gen.skel.h: $(BENCH_TOOLS)/gen.bpf.o
+	$(BPFTOOL) gen skeleton $< name gen_bpf > $@
+
+$(BENCH_TOOLS)/gen: tools/bench/gen.c tools/bench/bench.h $(BENCH_TOOLS)/gen.skel.h
+	$(CC) $(CFLAGS) -Itools/bench -I$(BENCH_TOOLS) $< -lbpf -lelf -lz -o $@
+
+.PHONY: bench
+bench: all $(BENCH_TOOLS)/gen $(BENCH_TOOLS)/sink.bpf.o $(BENCH_TOOLS)/bare.bpf.o
+	$(SUDO) env XDPFWD_BIN=$(abspath $(BUILD)/xdpfwd) BENCH_TOOLS=$(abspath $(BENCH_TOOLS)) \
+		BENCH_OUT=$(abspath $(BUILD)/bench) \
+		tools/bench/run.sh
+
 # Installation: the binary, xdpfwd(8), bash completion, the systemd unit and
 # the files it reads under /etc (those are kept when there already).
 # DESTDIR for staging (no root needed then); `make deb` uses PREFIX=/usr.
