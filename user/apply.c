@@ -352,26 +352,6 @@ static int ports_read_all(int fd, struct xdpfwd_rule_key **out)
 	return n;
 }
 
-/* gens_read - rule_gens, all of it, into @gens. Returns 0 or -errno. */
-static int gens_read(int fd, __u32 *gens)
-{
-	LIBBPF_OPTS(bpf_map_batch_opts, opts);
-	__u32 *ids = calloc(XDPFWD_MAX_RULES, sizeof(*ids)), count = XDPFWD_MAX_RULES, token, i;
-	int err = ids ? 0 : -ENOMEM;
-
-	if (!err)
-		err = bpf_map_lookup_batch(fd, NULL, &token, ids, gens, &count, &opts);
-	if (err == -ENOENT)
-		err = 0;
-	for (i = 0; !err && i < count; i++)
-		if (ids[i] != i)
-			err = -EIO;
-	if (!err && count != XDPFWD_MAX_RULES)
-		err = -EIO;
-	free(ids);
-	return err;
-}
-
 static void current_free(struct current *cur)
 {
 	free(cur->rules);
@@ -406,7 +386,7 @@ static struct current *current_read(const struct state *st)
 	}
 	if (!err) {
 		what = "rule generations";
-		err = gens_read(st->map_fd[MAP_RULE_GENS], cur->gens);
+		err = rule_gens_read(st->map_fd[MAP_RULE_GENS], cur->gens);
 	}
 	if (!err) {
 		cur->kept = calloc(cur->n ? cur->n : 1, sizeof(*cur->kept));

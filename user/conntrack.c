@@ -37,15 +37,33 @@ static int read_timeouts(const struct state *st, __u32 *timeout)
 	return err;
 }
 
+int rule_gens_read(int fd, __u32 *gens)
+{
+	LIBBPF_OPTS(bpf_map_batch_opts, opts);
+	__u32 *ids = calloc(XDPFWD_MAX_RULES, sizeof(*ids)), count = XDPFWD_MAX_RULES, token, i;
+	int err = ids ? 0 : -ENOMEM;
+
+	if (!err)
+		err = bpf_map_lookup_batch(fd, NULL, &token, ids, gens, &count, &opts);
+	if (err == -ENOENT)
+		err = 0;
+	for (i = 0; !err && i < count; i++)
+		if (ids[i] != i)
+			err = -EIO;
+	if (!err && count != XDPFWD_MAX_RULES)
+		err = -EIO;
+	free(ids);
+	return err;
+}
+
 int ct_view_read(const struct state *st, struct ct_view *view)
 {
 	struct timespec ts;
-	__u32 id;
 	int err;
 
 	err = read_timeouts(st, view->timeout);
-	for (id = 0; !err && id < XDPFWD_MAX_RULES; id++)
-		err = bpf_map_lookup_elem(st->map_fd[MAP_RULE_GENS], &id, &view->gens[id]);
+	if (!err)
+		err = rule_gens_read(st->map_fd[MAP_RULE_GENS], view->gens);
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	view->now_ns = ts.tv_sec * NSEC_PER_SEC + ts.tv_nsec;
 	return err;

@@ -232,6 +232,9 @@ struct ct_view {
 	__u32 gens[XDPFWD_MAX_RULES];		/* rule_gens */
 };
 int ct_view_read(const struct state *st, struct ct_view *view);
+/* rule_gens_read - rule_gens, all XDPFWD_MAX_RULES of it, into @gens, in one
+ * batch. Returns 0 or -errno. */
+int rule_gens_read(int fd, __u32 *gens);
 bool ct_valid(const struct ct_view *view, const struct xdpfwd_flow *flow);
 /* ct_count_valid - valid connections in both tables, in total and (when
  * @per_rule, XDPFWD_MAX_RULES long) by rule id. Returns 0 or -errno. */
