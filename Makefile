@@ -21,7 +21,7 @@ USER_HDRS := $(wildcard user/*.h) include/xdpfwd.h
 
 DEB_PACKAGES := clang llvm libbpf-dev libelf-dev zlib1g-dev libmnl-dev libmicrohttpd-dev bpftool \
 	iproute2 ethtool nftables curl tcpdump python3 python3-scapy gcc make pkg-config netbase \
-	man-db
+	man-db groff-base systemd dpkg
 
 .PHONY: all deps test clean demo
 all: $(BUILD)/xdpfwd

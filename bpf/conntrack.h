@@ -167,7 +167,7 @@ static __always_inline __u8 ct_first_state(__u8 proto, __u8 tcp_flags)
 
 /* A connection being made: its entries, and for SNAT the port claim in
  * progress (the reply entry's key, whose dport is the port being tried). */
-struct snat_claim {
+struct ct_draft {
 	struct xdpfwd_flow_key key;
 	struct xdpfwd_flow reply;
 	struct xdpfwd_flow orig;
@@ -183,20 +183,20 @@ struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
-	__type(value, struct snat_claim);
-} snat_claims SEC(".maps");
+	__type(value, struct ct_draft);
+} ct_drafts SEC(".maps");
 
 /* snat_try - one bpf_loop() round of ct_claim_reply(): a random port, kept
  * when no connection holds it. Returns 1 (stop) once claimed, else 0. */
 static long snat_try(__u32 round, void *arg)
 {
-	struct snat_claim *c;
+	struct ct_draft *c;
 	struct ct other;
 	__u32 zero = 0;
 
 	(void)round;
 	(void)arg;
-	c = bpf_map_lookup_elem(&snat_claims, &zero);
+	c = bpf_map_lookup_elem(&ct_drafts, &zero);
 	if (!c)
 		return 1;
 	other.now = c->now;
@@ -210,10 +210,10 @@ static long snat_try(__u32 round, void *arg)
 
 /* ct_claim_reply - enter @c's reply entry under a key no connection holds,
  * choosing its source port for SNAT (the key's dport) at random from the
- * configured range. @c is this CPU's snat_claims slot, where each round
+ * configured range. @c is this CPU's ct_drafts slot, where each round
  * (snat_try()) finds it. A loop the verifier checks once, not once a round.
  * Returns 0 with the port in @c->key, else the reason. */
-static __always_inline int ct_claim_reply(struct snat_claim *c)
+static __always_inline int ct_claim_reply(struct ct_draft *c)
 {
 	struct xdpfwd_config *cfg;
 	__u32 zero = 0;
@@ -238,13 +238,13 @@ static __always_inline int ct_create(const struct xdpfwd_flow_key *key, __u8 tcp
 {
 	__u64 now = ct->now;
 	__u8 state = ct_first_state(key->proto, tcp_flags);
-	struct snat_claim *c;
+	struct ct_draft *c;
 	__u32 zero = 0;
 	int reason;
 
 	if (state == XDPFWD_CT_NONE)
 		return XDPFWD_R_PASS_CT_INVALID;
-	c = bpf_map_lookup_elem(&snat_claims, &zero);
+	c = bpf_map_lookup_elem(&ct_drafts, &zero);
 	if (!c)
 		return XDPFWD_R_DROP_CT_FULL;
 	/* Field by field: a compound literal would be built on the stack. */
