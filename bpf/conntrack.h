@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /* Connection tracking: one entry a direction, each holding the tuple a packet
- * of that direction becomes; the original-direction entry also holds the
- * connection's state, timestamps and counters. Rules are consulted only for
- * a connection's first packet.
+ * of that direction becomes, that direction's counters and next hop; the
+ * original-direction entry also holds the connection's state. Rules are
+ * consulted only for a connection's first packet.
  *
  * Connections live in flows_new until the backend has answered (TCP: the
  * handshake is done), then in flows, so a flood of unanswered packets can
@@ -22,10 +22,47 @@
 /* A packet's connection, as ct_lookup() found or made it. */
 struct ct {
 	struct xdpfwd_flow *flow;	/* this packet's direction: its new tuple */
-	struct xdpfwd_flow *conn;	/* the original direction: state, counters */
+	struct xdpfwd_flow *other;	/* the other direction */
+	struct xdpfwd_flow *conn;	/* the original direction (one of the two): state */
 	struct xdpfwd_flow_key orig_key;
 	__u64 now;
 };
+
+/* ct_now - the time connections are stamped with: CLOCK_MONOTONIC_COARSE,
+ * as precise as timeouts in seconds need, and a fraction of the precise
+ * clock's cost on a virtual machine's clock source (18 ns a packet here). */
+static __always_inline __u64 ct_now(void)
+{
+	return bpf_ktime_get_coarse_ns();
+}
+
+/* NH_TTL_UNITS - how long a cached next hop serves, in its stamp's units
+ * (2^20 ns): a second. */
+#define NH_TTL_UNITS 954
+
+/* nh_stamp - @now in the units of struct xdpfwd_nexthop's stamp, never 0. */
+static __always_inline __u32 nh_stamp(__u64 now)
+{
+	return (__u32)(now >> 20) | 1;
+}
+
+/* nh_fresh - whether @f's next hop may be used at @now: resolved within the
+ * last second, and (so that the stamp's wrap every 52 days cannot fool
+ * it) the direction had a packet within the last second. */
+static __always_inline bool nh_fresh(const struct xdpfwd_flow *f, __u64 now)
+{
+	return f->nh.stamp && now - f->seen_ns < NSEC_PER_SEC &&
+	       nh_stamp(now) - f->nh.stamp < NH_TTL_UNITS;
+}
+
+/* ct_express_state - whether a connection in @state with @flags stays so
+ * whatever a packet without SYN, FIN or RST does: its packets may then
+ * skip the tracker (see struct xdpfwd_nexthop). */
+static __always_inline bool ct_express_state(__u8 state, __u8 flags)
+{
+	return (flags & XDPFWD_CT_F_ASSURED) &&
+	       (state == XDPFWD_CT_ESTABLISHED || state == XDPFWD_CT_UDP_REPLIED);
+}
 
 static const __u32 ct_default_timeout[XDPFWD_CT_STATE_MAX] = XDPFWD_CT_DEFAULT_TIMEOUTS;
 
@@ -58,16 +95,20 @@ static __always_inline __u64 ct_timeout_ns(__u8 state)
 	return t * NSEC_PER_SEC;
 }
 
-/* ct_valid - whether @conn may still translate: its rule has not been
- * deleted since, and it has not been idle longer than its state allows. */
-static __always_inline bool ct_valid(const struct xdpfwd_flow *conn, __u64 now)
+/* ct_valid - whether the connection of @ct may still translate: its rule
+ * has not been deleted since, and it has not been idle (in both
+ * directions) longer than its state allows. */
+static __always_inline bool ct_valid(const struct ct *ct)
 {
-	__u32 id = conn->rule_id;
+	__u32 id = ct->conn->rule_id;
 	__u32 *gen = bpf_map_lookup_elem(&rule_gens, &id);
+	__u64 seen = ct->flow->seen_ns;
 
-	if (!gen || *gen != conn->rule_gen)
+	if (!gen || *gen != ct->conn->rule_gen)
 		return false;
-	return now < conn->seen_ns || now - conn->seen_ns <= ct_timeout_ns(conn->state);
+	if (ct->other->seen_ns > seen)
+		seen = ct->other->seen_ns;
+	return ct->now < seen || ct->now - seen <= ct_timeout_ns(ct->conn->state);
 }
 
 /* ct_table - the table a connection with @flags lives in. */
@@ -88,21 +129,31 @@ static __always_inline void ct_forget(const struct xdpfwd_flow_key *orig_key,
 	bpf_map_delete_elem(table, orig_key);
 }
 
-/* ct_reply_present - whether the reply entry of the unanswered connection
- * @conn is still there; the lookup also keeps it as young as @conn. */
-static __always_inline bool ct_reply_present(const struct xdpfwd_flow *conn, __u8 proto)
+/* ct_half_dead - whether @flow, found in @table without its other entry
+ * (keyed @other_key), is what is left of a connection the LRU took half of
+ * (under a flood, of an unanswered one): of no use, and holding its SNAT
+ * port. Not a reply entry made in the last second, which may be of a
+ * connection being made (ct_create()), nor one whose original entry is in
+ * flows_new still: a move (ct_promote()) puts the reply entry in flows
+ * first, and for the moment it takes, the reply's packet finds no
+ * connection. */
+static __always_inline bool ct_half_dead(void *table, const struct xdpfwd_flow *flow,
+					 const struct xdpfwd_flow_key *other_key, __u64 now)
 {
-	struct xdpfwd_flow_key reply_key;
-
-	flow_key_reverse(&reply_key, conn, proto);
-	return bpf_map_lookup_elem(&flows_new, &reply_key) != NULL;
+	if (flow->dir == XDPFWD_DIR_ORIG)
+		return true;
+	if (now - flow->created_ns <= NSEC_PER_SEC)
+		return false;
+	return table != &flows || !bpf_map_lookup_elem(&flows_new, other_key);
 }
 
-/* ct_find - the valid connection @key belongs to, in either table. Fills
- * @ct and returns true; a dead or expired connection is deleted. */
+/* ct_find - the valid connection @key belongs to, in either table, both of
+ * its entries (the lookup of the other one also keeps it as young as this
+ * one for the LRU). Fills @ct and returns true; a dead, expired or half
+ * evicted connection is deleted. */
 static __always_inline bool ct_find(const struct xdpfwd_flow_key *key, struct ct *ct)
 {
-	struct xdpfwd_flow *flow, *conn;
+	struct xdpfwd_flow *flow, *other;
 	void *table = &flows;
 
 	flow = bpf_map_lookup_elem(&flows, key);
@@ -112,37 +163,26 @@ static __always_inline bool ct_find(const struct xdpfwd_flow_key *key, struct ct
 	}
 	if (!flow)
 		return false;
-	if (flow->dir == XDPFWD_DIR_ORIG) {
-		ct->orig_key = *key;
-		conn = flow;
-		/* Under a flood, flows_new may have evicted the reply half
-		 * of an unanswered connection: make it anew. */
-		if (table == &flows_new && !ct_reply_present(conn, key->proto)) {
-			ct_forget(key, conn);
-			return false;
-		}
-	} else {
-		/* Mid-move (ct_promote()) the two entries may sit in
-		 * different tables for a moment. */
-		flow_key_reverse(&ct->orig_key, flow, key->proto);
-		conn = bpf_map_lookup_elem(table, &ct->orig_key);
-		if (!conn)
-			conn = bpf_map_lookup_elem(&flows_new, &ct->orig_key);
-		if (!conn) {
-			/* The LRU took the original half: the rest is of no
-			 * use, and would hold its SNAT port. A young one may be
-			 * a connection being made (ct_create()): leave it. */
-			if (ct->now - flow->created_ns > NSEC_PER_SEC)
-				bpf_map_delete_elem(table, key);
-			return false;
-		}
-	}
-	if (!ct_valid(conn, ct->now)) {
-		ct_forget(&ct->orig_key, conn);
+	/* The other entry's key, which is the original key when @key is
+	 * the reply's. */
+	flow_key_reverse(&ct->orig_key, flow, key->proto);
+	other = bpf_map_lookup_elem(table, &ct->orig_key);
+	if (!other) {
+		if (ct_half_dead(table, flow, &ct->orig_key, ct->now))
+			bpf_map_delete_elem(table, key);
 		return false;
 	}
 	ct->flow = flow;
-	ct->conn = conn;
+	ct->other = other;
+	ct->conn = other;
+	if (flow->dir == XDPFWD_DIR_ORIG) {
+		ct->conn = flow;
+		ct->orig_key = *key;
+	}
+	if (!ct_valid(ct)) {
+		ct_forget(&ct->orig_key, ct->conn);
+		return false;
+	}
 	return true;
 }
 
@@ -191,7 +231,7 @@ struct {
 static long snat_try(__u32 round, void *arg)
 {
 	struct ct_draft *c;
-	struct ct other;
+	struct ct holder;
 	__u32 zero = 0;
 
 	(void)round;
@@ -199,10 +239,10 @@ static long snat_try(__u32 round, void *arg)
 	c = bpf_map_lookup_elem(&ct_drafts, &zero);
 	if (!c)
 		return 1;
-	other.now = c->now;
+	holder.now = c->now;
 	c->key.dport = bpf_htons(c->min + bpf_get_prandom_u32() % c->span);
 	/* A dead connection's entries are deleted here: its port is free. */
-	if (ct_find(&c->key, &other))
+	if (ct_find(&c->key, &holder))
 		return 0;
 	c->claimed = !bpf_map_update_elem(&flows_new, &c->key, &c->reply, BPF_NOEXIST);
 	return c->claimed;
@@ -261,7 +301,7 @@ static __always_inline int ct_create(const struct xdpfwd_flow_key *key, __u8 tcp
 	c->reply.rule_id = rule->id;
 	c->reply.rule_gen = rule->gen;
 	c->reply.dir = XDPFWD_DIR_REPLY;
-	c->reply.created_ns = now;
+	c->reply.created_ns = now;	/* seen_ns 0: no reply yet */
 	c->orig.saddr = plan->saddr;
 	c->orig.daddr = plan->daddr;
 	c->orig.dport = plan->dport;
@@ -286,7 +326,10 @@ static __always_inline int ct_create(const struct xdpfwd_flow_key *key, __u8 tcp
 	if (bpf_map_update_elem(&flows_new, key, &c->orig, BPF_ANY))
 		return XDPFWD_R_DROP_CT_FULL;
 	ct->conn = bpf_map_lookup_elem(&flows_new, key);
-	if (!ct->conn || !ct_reply_present(ct->conn, key->proto))
+	if (!ct->conn)
+		return XDPFWD_R_DROP_CT_FULL;
+	ct->other = bpf_map_lookup_elem(&flows_new, &c->key);
+	if (!ct->other)
 		return XDPFWD_R_DROP_CT_FULL;
 	ct->flow = ct->conn;
 	ct->orig_key = *key;
@@ -353,13 +396,10 @@ static __always_inline bool ct_assured(__u8 state, __u8 flags)
  * entries are freed: @ct must not be used afterwards. */
 static __always_inline void ct_promote(struct ct *ct)
 {
+	struct xdpfwd_flow *reply = ct->flow->dir == XDPFWD_DIR_ORIG ? ct->other : ct->flow;
 	struct xdpfwd_flow_key reply_key;
-	struct xdpfwd_flow *reply;
 
 	flow_key_reverse(&reply_key, ct->conn, ct->orig_key.proto);
-	reply = bpf_map_lookup_elem(&flows_new, &reply_key);
-	if (!reply)
-		return;
 	ct->conn->flags |= XDPFWD_CT_F_ASSURED;
 	if (bpf_map_update_elem(&flows, &reply_key, reply, BPF_ANY))
 		return;
@@ -369,18 +409,6 @@ static __always_inline void ct_promote(struct ct *ct)
 	}
 	bpf_map_delete_elem(&flows_new, &reply_key);
 	bpf_map_delete_elem(&flows_new, &ct->orig_key);
-}
-
-/* ct_refresh_reply - keep the reply entry of a connection that carries
- * traffic one way only from looking idle to the LRU; once a second. */
-static __always_inline void ct_refresh_reply(const struct ct *ct)
-{
-	struct xdpfwd_flow_key reply_key;
-
-	if (ct->now - ct->conn->seen_ns < NSEC_PER_SEC)
-		return;
-	flow_key_reverse(&reply_key, ct->conn, ct->orig_key.proto);
-	bpf_map_lookup_elem(ct_table(ct->conn->flags), &reply_key);
 }
 
 /* rule_count - add to the rule's counters for direction @dir. */
@@ -399,24 +427,39 @@ static __always_inline void rule_count(__u32 id, __u8 dir, __u64 packets, __u64 
 	}
 }
 
+/* nh_keep - keep in @flow the next hop of the route lookup @fib, its
+ * mtu_result set to the route's MTU, resolved at @now. */
+static __always_inline void nh_keep(struct xdpfwd_flow *flow, const struct bpf_fib_lookup *fib,
+				    __u64 now)
+{
+	flow->nh.stamp = nh_stamp(now);
+	flow->nh.ifindex = fib->ifindex;
+	flow->nh.mtu = fib->mtu_result;
+	__builtin_memcpy(flow->nh.dmac, fib->dmac, ETH_ALEN);
+	__builtin_memcpy(flow->nh.smac, fib->smac, ETH_ALEN);
+}
+
 /* ct_account - what a translated packet @p, arrived on @ingress, tells its
  * connection: counters, the next state, and a move to the established table
- * once assured. Ends @ct's use (see ct_promote()). */
+ * once assured. @sent_by, when not NULL, is the route lookup that sent the
+ * packet (mtu_result: the route's MTU): kept for the direction's later
+ * packets if the connection is in a state they cannot change. Counters are
+ * plain adds: an entry is written by the packets of one direction, which
+ * RSS keeps on one CPU. Ends @ct's use (see ct_promote()). */
 static __always_inline void ct_account(const struct packet *p, struct ct *ct, __u32 ingress,
-				       __u64 packets, __u64 bytes)
+				       __u64 packets, __u64 bytes,
+				       const struct bpf_fib_lookup *sent_by)
 {
-	struct xdpfwd_flow *conn = ct->conn;
-	__u8 dir = ct->flow->dir & 1;
+	struct xdpfwd_flow *conn = ct->conn, *flow = ct->flow;
+	__u8 dir = flow->dir & 1;
 	__u8 state = conn->state, flags = conn->flags;
 
 	rule_count(conn->rule_id, dir, packets, bytes);
-	__sync_fetch_and_add(&conn->packets[dir], packets);
-	__sync_fetch_and_add(&conn->bytes[dir], bytes);
+	flow->packets += packets;
+	flow->bytes += bytes;
 	if (pkt_icmp_err(p))
 		return;
-	if (dir == XDPFWD_DIR_ORIG)
-		ct_refresh_reply(ct);
-	conn->seen_ns = ct->now;
+	flow->seen_ns = ct->now;
 	if (!pkt_l4(p))
 		return;
 	if (dir == XDPFWD_DIR_REPLY)
@@ -428,6 +471,14 @@ static __always_inline void ct_account(const struct packet *p, struct ct *ct, __
 	if (conn->state < XDPFWD_CT_TIME_WAIT && state >= XDPFWD_CT_TIME_WAIT &&
 	    state <= XDPFWD_CT_CLOSE)
 		event_emit(XDPFWD_EV_CLOSED, &ct->orig_key, ingress, conn->rule_id, 0, state);
+	if (state != conn->state || flags != conn->flags) {
+		/* Packets the cached next hops let through unseen could
+		 * change the connection now. */
+		flow->nh.stamp = 0;
+		ct->other->nh.stamp = 0;
+	} else if (sent_by && ct_express_state(state, flags)) {
+		nh_keep(flow, sent_by, ct->now);
+	}
 	conn->state = state;
 	conn->flags = flags;
 	if (!(flags & XDPFWD_CT_F_ASSURED) && ct_assured(state, flags))

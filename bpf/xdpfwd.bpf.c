@@ -135,13 +135,10 @@ struct rewrite {
 #define REWRITE_FINISH	0x02	/* ... without its skb: finish a partial checksum */
 #define REWRITE_TTL	0x04	/* the kernel sends it as ours: only the TTL */
 
-/* rewrite_pack - @rw, flags clear, for @p in the frame at @data to take the
- * tuple of @flow. */
-static __always_inline void rewrite_pack(struct rewrite *rw, const struct packet *p,
-					 void *data, const struct xdpfwd_flow *flow)
+/* rewrite_pack - @rw, tuple and flags clear, for @p in the frame at @data. */
+static __always_inline void rewrite_pack(struct rewrite *rw, const struct packet *p, void *data)
 {
 	__builtin_memset(rw, 0, sizeof(*rw));
-	rw->to = flow_tuple(flow);
 	rw->l4_form = p->l4_form;
 	rw->l4_sum = p->l4_sum;
 	if (pkt_l4(p)) {
@@ -215,21 +212,70 @@ __attribute__((noinline)) int rewrite(struct xdp_md *ctx, const struct rewrite *
 	return 0;
 }
 
+/* route_mtu - the MTU of the route a packet from @saddr to @daddr that
+ * arrived on @ingress takes; @l4 holds its protocol (bits 0-7), TOS (8-15),
+ * source and destination ports (16-31, 32-47, as in the packet). A second
+ * lookup, made only when a next hop is cached: on success the route lookup
+ * does not tell the MTU, only that the packet fits. Returns the MTU, or 0
+ * when the route cannot be found. */
+__attribute__((noinline)) int route_mtu(struct xdp_md *ctx, __u32 ingress, __u32 saddr,
+					__u32 daddr, __u64 l4)
+{
+	struct bpf_fib_lookup fib = {
+		.family = AF_INET,
+		.l4_protocol = l4 & 0xff,
+		.tos = (l4 >> 8) & 0xff,
+		.sport = (l4 >> 16) & 0xffff,
+		.dport = (l4 >> 32) & 0xffff,
+		.tot_len = 0xffff,
+		.ifindex = ingress,
+		.ipv4_src = saddr,
+		.ipv4_dst = daddr,
+	};
+	int rc;
+
+	if (!ctx)
+		return 0;
+	rc = fib_lookup_fwd(ctx, &fib, BPF_FIB_LOOKUP_SKIP_NEIGH);
+	if (rc == BPF_FIB_LKUP_RET_FRAG_NEEDED)
+		return fib.mtu_result;
+	return rc == BPF_FIB_LKUP_RET_SUCCESS ? 0xffff : 0;
+}
+
+/* keep_next_hop - whether @p's connection @ct may keep where @p goes,
+ * @fib's result, for the direction's later packets: when its state lets
+ * them skip the tracker. Stores the route's MTU in @fib->mtu_result. */
+static __always_inline bool keep_next_hop(struct xdp_md *ctx, const struct packet *p,
+					  const struct ct *ct, __u32 ingress,
+					  const struct nat_tuple *to, struct bpf_fib_lookup *fib)
+{
+	__u64 l4 = p->key.proto | (__u64)p->ip->tos << 8 | (__u64)to->sport << 16 |
+		   (__u64)to->dport << 32;
+	int mtu;
+
+	if (!pkt_l4(p) || !ct_express_state(ct->conn->state, ct->conn->flags))
+		return false;
+	mtu = route_mtu(ctx, ingress, to->saddr, to->daddr, l4);
+	fib->mtu_result = mtu;
+	return mtu > 0;
+}
+
 /* forward - send @p, a packet of the connection @ct that arrived on
  * @ingress, on its way: routed, translated and accounted, or answered with
- * the ICMP error it earned. Returns the XDP verdict; *@reason says why. */
+ * the ICMP error it earned. @rw is @p packed (rewrite_pack()). Returns the
+ * XDP verdict; *@reason says why. */
 static __always_inline int forward(struct xdp_md *ctx, struct packet *p, struct ct *ct,
-				   __u32 ingress, bool native, int *reason)
+				   __u32 ingress, bool native, struct rewrite *rw, int *reason)
 {
-	struct bpf_fib_lookup fib;
-	struct rewrite rw;
+	struct bpf_fib_lookup fib, *sent_by = NULL;
 	struct icmp_err err;
 	int verdict;
 	__u32 bytes;
 	bool snat;
 
-	rewrite_pack(&rw, p, (void *)(long)ctx->data, ct->flow);
-	verdict = route(ctx, ingress, p, &rw.to, &fib, reason);
+	rw->to = flow_tuple(ct->flow);
+	rw->flags = 0;
+	verdict = route(ctx, ingress, p, &rw->to, &fib, reason);
 	if (icmp_owed(p, ct, *reason, &fib, ingress, native, &err)) {
 		*reason = XDPFWD_R_DROP_NO_ROOM;
 		if (icmp_answer(ctx, &err))
@@ -255,17 +301,19 @@ static __always_inline int forward(struct xdp_md *ctx, struct packet *p, struct 
 	}
 	bytes = bpf_ntohs(p->ip->tot_len);
 	if (verdict != XDP_PASS) {
-		rw.flags = REWRITE_EMIT | (native ? REWRITE_FINISH : 0);
-		__builtin_memcpy(rw.dmac, fib.dmac, ETH_ALEN);
-		__builtin_memcpy(rw.smac, fib.smac, ETH_ALEN);
+		rw->flags = REWRITE_EMIT | (native ? REWRITE_FINISH : 0);
+		__builtin_memcpy(rw->dmac, fib.dmac, ETH_ALEN);
+		__builtin_memcpy(rw->smac, fib.smac, ETH_ALEN);
+		if (keep_next_hop(ctx, p, ct, ingress, &rw->to, &fib))
+			sent_by = &fib;
 	} else if (snat) {
-		rw.flags = REWRITE_TTL;
+		rw->flags = REWRITE_TTL;
 	}
-	if (rewrite(ctx, &rw)) {
+	if (rewrite(ctx, rw)) {
 		*reason = XDPFWD_R_PASS_MALFORMED;
 		return XDP_PASS;
 	}
-	ct_account(p, ct, ingress, 1, bytes);
+	ct_account(p, ct, ingress, 1, bytes, sent_by);
 	if (verdict == XDP_PASS && snat && tc_handover(ctx)) {
 		*reason = XDPFWD_R_DROP_NO_ROOM;
 		return XDP_DROP;
@@ -273,11 +321,68 @@ static __always_inline int forward(struct xdp_md *ctx, struct packet *p, struct 
 	return verdict;
 }
 
+/* express - send @p, a packet of an established connection, by the next
+ * hop its direction's entry keeps, past the tracker and the route lookup:
+ * one lookup, no write to anything the other direction writes. Anything
+ * unusual is left to the full path: a TCP SYN, FIN or RST, a fragment, a
+ * next hop a second old, a deleted rule, a TTL about to run out, a packet
+ * longer than the route's MTU, an egress gone. Returns the reason it sent
+ * the packet for, or -1 when it did not. */
+static __always_inline int express(struct xdp_md *ctx, struct packet *p, bool native, __u64 now)
+{
+	struct xdpfwd_flow *flow;
+	struct nat_tuple to;
+	__u32 id, len, *gen;
+
+	if (!pkt_l4(p) || p->first_frag || (p->tcp_flags & (TCP_SYN | TCP_FIN | TCP_RST)))
+		return -1;
+	flow = bpf_map_lookup_elem(&flows, &p->key);
+	if (!flow || !nh_fresh(flow, now))
+		return -1;
+	id = flow->rule_id;
+	gen = bpf_map_lookup_elem(&rule_gens, &id);
+	if (!gen || *gen != flow->rule_gen)
+		return -1;
+	len = bpf_ntohs(p->ip->tot_len);
+	if (p->ip->ttl <= 1 || len > flow->nh.mtu || !egress_ok(flow->nh.ifindex))
+		return -1;
+	to = flow_tuple(flow);
+	nat_rewrite(p, &to);
+	emit(p, flow->nh.dmac, flow->nh.smac, native);
+	flow->packets++;
+	flow->bytes += len;
+	flow->seen_ns = now;
+	rule_count(id, flow->dir & 1, 1, len);
+	return flow->nh.ifindex == ctx->ingress_ifindex ? XDPFWD_R_FWD_TX :
+							  XDPFWD_R_FWD_REDIRECT;
+}
+
+/* deliver - send @p, arrived on @ingress, on its way: by express() when it
+ * can, else matched to its connection (made if need be) and forwarded in
+ * full. Returns the XDP verdict; *@reason says why. */
+static __always_inline int deliver(struct xdp_md *ctx, struct packet *p, __u32 ingress,
+				   bool native, int *reason)
+{
+	struct ct ct = { .now = ct_now() };
+	struct rewrite rw;
+	int sent;
+
+	sent = express(ctx, p, native, ct.now);
+	if (sent >= 0) {
+		*reason = sent;
+		return XDP_REDIRECT;
+	}
+	*reason = match(ctx, p, ingress, &ct);
+	rewrite_pack(&rw, p, (void *)(long)ctx->data);
+	if (!*reason)
+		return forward(ctx, p, &ct, ingress, native, &rw, reason);
+	return match_drops(*reason) ? XDP_DROP : XDP_PASS;
+}
+
 static __always_inline int xdpfwd(struct xdp_md *ctx, bool native)
 {
 	void *data = (void *)(long)ctx->data;
 	void *end = (void *)(long)ctx->data_end;
-	struct ct ct = { .now = bpf_ktime_get_ns() };
 	__u32 ingress = ctx->ingress_ifindex;
 	struct packet p = {};
 	int verdict = XDP_PASS;
@@ -287,11 +392,7 @@ static __always_inline int xdpfwd(struct xdp_md *ctx, bool native)
 	if (!reason && pkt_l4(&p))
 		l4_csum_inspect(&p, end);
 	if (!reason)
-		reason = match(ctx, &p, ingress, &ct);
-	if (!reason)
-		verdict = forward(ctx, &p, &ct, ingress, native, &reason);
-	else if (match_drops(reason))
-		verdict = XDP_DROP;
+		verdict = deliver(ctx, &p, ingress, native, &reason);
 	count_reason(reason);
 	if (verdict == XDP_DROP)
 		event_emit(XDPFWD_EV_DROP, &p.key, ingress, 0, reason, 0);
@@ -379,7 +480,7 @@ int xdpfwd_tc_ingress(struct __sk_buff *skb)
 SEC("tc")
 int xdpfwd_tc_egress(struct __sk_buff *skb)
 {
-	struct ct ct = { .now = bpf_ktime_get_ns() };
+	struct ct ct = { .now = ct_now() };
 	struct nat_tuple to;
 	struct packet p = {};
 	void *data, *end;
@@ -404,7 +505,7 @@ int xdpfwd_tc_egress(struct __sk_buff *skb)
 	else
 		tc_rewrite(skb, &p, data, &to);
 	segs = skb->gso_segs ? skb->gso_segs : 1;
-	ct_account(&p, &ct, skb->ingress_ifindex, segs, skb->len - sizeof(struct ethhdr));
+	ct_account(&p, &ct, skb->ingress_ifindex, segs, skb->len - sizeof(struct ethhdr), NULL);
 	count_reason(XDPFWD_R_TC_XLATE);
 	return TC_ACT_OK;
 }

@@ -135,11 +135,28 @@ enum xdpfwd_ct_state {
 #define XDPFWD_CT_F_FIN_REPLY	0x08	/* backend sent FIN */
 #define XDPFWD_CT_F_SNAT	0x10	/* source-NATed: the kernel cannot forward it */
 
+/* Where a connection's packets of one direction went last: the next hop the
+ * route lookup gave, kept so that later packets skip the lookup. The
+ * datapath looks it up again once it is a second old (NH_TTL_UNITS), so a
+ * route or neighbour change reaches established connections within a
+ * second; a state change of the connection drops it at once. */
+struct xdpfwd_nexthop {
+	__u32 stamp;		/* bpf_ktime_get_ns() >> 20 when resolved; 0: none */
+	__u32 ifindex;		/* egress */
+	__u16 mtu;		/* the route's MTU: longer packets take the full path */
+	__u8  dmac[6];
+	__u8  smac[6];
+	__u16 pad;
+};
+_Static_assert(sizeof(struct xdpfwd_nexthop) == 24, "next hop layout");
+
 /* A connection-table entry, one a direction. Each holds what a packet of its
- * direction becomes (the whole tuple after NAT); the original-direction entry
- * also holds the connection's state and counters. The reply entry's key is
- * the original entry's tuple reversed, and the other way round, so either
- * finds the other without storing it. */
+ * direction becomes (the whole tuple after NAT), that direction's counters
+ * and last packet, and its next hop; the original-direction entry also holds
+ * the connection's state. The reply entry's key is the original entry's
+ * tuple reversed, and the other way round, so either finds the other
+ * without storing it. A direction's established packets touch only its own
+ * entry: one lookup, no write shared with the other direction. */
 struct xdpfwd_flow {
 	__u32 saddr;
 	__u32 daddr;
@@ -151,12 +168,13 @@ struct xdpfwd_flow {
 	__u8  state;		/* enum xdpfwd_ct_state (original entry) */
 	__u8  flags;		/* XDPFWD_CT_F_* (original entry) */
 	__u8  pad;
-	__u64 created_ns;	/* CLOCK_MONOTONIC, as bpf_ktime_get_ns() (both entries) */
-	__u64 seen_ns;		/* last packet, either direction */
-	__u64 packets[2];	/* by enum xdpfwd_dir (original entry) */
-	__u64 bytes[2];		/* IP bytes */
+	__u64 created_ns;	/* CLOCK_MONOTONIC_COARSE (both entries) */
+	__u64 seen_ns;		/* this direction's last packet; 0: none yet */
+	__u64 packets;		/* this direction's */
+	__u64 bytes;		/* IP bytes */
+	struct xdpfwd_nexthop nh;
 };
-_Static_assert(sizeof(struct xdpfwd_flow) == 72, "flow layout");
+_Static_assert(sizeof(struct xdpfwd_flow) == 80, "flow layout");
 
 /* The datagram a fragment belongs to, as it arrives (before NAT). */
 struct xdpfwd_frag_key {

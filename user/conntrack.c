@@ -69,19 +69,24 @@ int ct_view_read(const struct state *st, struct ct_view *view)
 	return err;
 }
 
-/* idle_ns - time since the connection's last packet; a packet the datapath
- * recorded after the view was taken counts as now. */
-static __u64 idle_ns(const struct ct_view *view, const struct xdpfwd_flow *flow)
+/* idle_ns - time since the last packet of the connection of @flow and
+ * @reply, either direction; a packet the datapath recorded after the view
+ * was taken counts as now. */
+static __u64 idle_ns(const struct ct_view *view, const struct xdpfwd_flow *flow,
+		     const struct xdpfwd_flow *reply)
 {
-	return view->now_ns > flow->seen_ns ? view->now_ns - flow->seen_ns : 0;
+	__u64 seen = flow->seen_ns > reply->seen_ns ? flow->seen_ns : reply->seen_ns;
+
+	return view->now_ns > seen ? view->now_ns - seen : 0;
 }
 
-bool ct_valid(const struct ct_view *view, const struct xdpfwd_flow *flow)
+bool ct_valid(const struct ct_view *view, const struct xdpfwd_flow *flow,
+	      const struct xdpfwd_flow *reply)
 {
 	if (flow->dir != XDPFWD_DIR_ORIG || flow->rule_id >= XDPFWD_MAX_RULES ||
 	    flow->state >= XDPFWD_CT_STATE_MAX || view->gens[flow->rule_id] != flow->rule_gen)
 		return false;
-	return idle_ns(view, flow) <= view->timeout[flow->state] * NSEC_PER_SEC;
+	return idle_ns(view, flow, reply) <= view->timeout[flow->state] * NSEC_PER_SEC;
 }
 
 /* reply_key_of - the key of the reply entry of the original entry @flow,
@@ -99,15 +104,15 @@ static struct xdpfwd_flow_key reply_key_of(const struct xdpfwd_flow_key *key,
 }
 
 /* ct_live - whether the connection of original entry @flow, keyed @key in
- * table @fd, is valid and whole: a flood can evict one half of an unanswered
- * connection, and the datapath then makes it anew. */
+ * table @fd, is valid and whole (the LRU can evict one half, and the
+ * datapath then makes it anew); fills @reply with its other half. */
 static bool ct_live(const struct ct_view *view, int fd, const struct xdpfwd_flow_key *key,
-		    const struct xdpfwd_flow *flow)
+		    const struct xdpfwd_flow *flow, struct xdpfwd_flow *reply)
 {
 	struct xdpfwd_flow_key reply_key = reply_key_of(key, flow);
-	struct xdpfwd_flow reply;
 
-	return ct_valid(view, flow) && !bpf_map_lookup_elem(fd, &reply_key, &reply);
+	return flow->dir == XDPFWD_DIR_ORIG && !bpf_map_lookup_elem(fd, &reply_key, reply) &&
+	       ct_valid(view, flow, reply);
 }
 
 typedef void (*ct_fn)(const struct xdpfwd_flow_key *key, const struct xdpfwd_flow *flow,
@@ -162,8 +167,9 @@ static void count_one(const struct xdpfwd_flow_key *key, const struct xdpfwd_flo
 		      int fd, void *arg)
 {
 	struct count_arg *c = arg;
+	struct xdpfwd_flow reply;
 
-	if (!ct_live(c->view, fd, key, flow))
+	if (!ct_live(c->view, fd, key, flow, &reply))
 		return;
 	c->total++;
 	if (c->per_rule)
@@ -203,6 +209,7 @@ static void purge_one(const struct xdpfwd_flow_key *key, const struct xdpfwd_flo
 {
 	struct xdpfwd_flow_key reply_key = reply_key_of(key, flow);
 	struct purge_arg *p = arg;
+	struct xdpfwd_flow reply;
 
 	if (p->rule_id >= 0 && flow->rule_id != p->rule_id)
 		return;
@@ -211,7 +218,7 @@ static void purge_one(const struct xdpfwd_flow_key *key, const struct xdpfwd_flo
 			bpf_map_delete_elem(fd, key);
 		return;
 	}
-	if (ct_live(p->view, fd, key, flow))
+	if (ct_live(p->view, fd, key, flow, &reply))
 		p->removed++;
 	bpf_map_delete_elem(fd, &reply_key);
 	bpf_map_delete_elem(fd, key);
@@ -289,12 +296,14 @@ static void list_one(const struct xdpfwd_flow_key *key, const struct xdpfwd_flow
 {
 	struct list_arg *l = arg;
 	const struct ct_view *v = l->view;
+	struct xdpfwd_flow reply;
 	__u64 age, idle, timeout;
 
-	if (!ct_live(v, fd, key, flow) || (l->rule_id >= 0 && flow->rule_id != l->rule_id))
+	if (!ct_live(v, fd, key, flow, &reply) ||
+	    (l->rule_id >= 0 && flow->rule_id != l->rule_id))
 		return;
 	age = v->now_ns > flow->created_ns ? v->now_ns - flow->created_ns : 0;
-	idle = idle_ns(v, flow);
+	idle = idle_ns(v, flow, &reply);
 	timeout = v->timeout[flow->state] * NSEC_PER_SEC;
 	out_open_object(NULL);
 	out_string("proto", "%-5s ", proto_str(key->proto));
@@ -306,10 +315,10 @@ static void list_one(const struct xdpfwd_flow_key *key, const struct xdpfwd_flow
 	out_u64("age", "%7llu ", age / NSEC_PER_SEC);
 	out_u64("idle", "%7llu ", idle / NSEC_PER_SEC);
 	out_u64("expires", "%7llu ", (timeout - idle) / NSEC_PER_SEC);
-	out_u64("orig_packets", "%10llu ", flow->packets[XDPFWD_DIR_ORIG]);
-	out_u64("orig_bytes", "%12llu ", flow->bytes[XDPFWD_DIR_ORIG]);
-	out_u64("reply_packets", "%10llu ", flow->packets[XDPFWD_DIR_REPLY]);
-	out_u64("reply_bytes", "%12llu\n", flow->bytes[XDPFWD_DIR_REPLY]);
+	out_u64("orig_packets", "%10llu ", flow->packets);
+	out_u64("orig_bytes", "%12llu ", flow->bytes);
+	out_u64("reply_packets", "%10llu ", reply.packets);
+	out_u64("reply_bytes", "%12llu\n", reply.bytes);
 	out_close_object();
 }
 

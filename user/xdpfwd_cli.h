@@ -224,8 +224,8 @@ int do_monitor(int argc, char **argv);
 int stats_watch(int argc, char **argv);
 
 /* conntrack.c: the connection tables. A connection is valid (alive) when its
- * original-direction entry is of the rule's current generation and has not
- * been idle longer than its state's timeout. */
+ * original-direction entry is of the rule's current generation and neither
+ * direction has had a packet for longer than its state's timeout. */
 struct ct_view {
 	__u64 now_ns;				/* CLOCK_MONOTONIC */
 	__u32 timeout[XDPFWD_CT_STATE_MAX];	/* seconds, defaults filled in */
@@ -235,7 +235,8 @@ int ct_view_read(const struct state *st, struct ct_view *view);
 /* rule_gens_read - rule_gens, all XDPFWD_MAX_RULES of it, into @gens, in one
  * batch. Returns 0 or -errno. */
 int rule_gens_read(int fd, __u32 *gens);
-bool ct_valid(const struct ct_view *view, const struct xdpfwd_flow *flow);
+bool ct_valid(const struct ct_view *view, const struct xdpfwd_flow *flow,
+	      const struct xdpfwd_flow *reply);
 /* ct_count_valid - valid connections in both tables, in total and (when
  * @per_rule, XDPFWD_MAX_RULES long) by rule id. Returns 0 or -errno. */
 int ct_count_valid(const struct state *st, __u64 *total, __u64 *per_rule);

@@ -196,8 +196,13 @@ def rule_stats(rule_id):
     return total
 
 
+CLOCK_MONOTONIC_COARSE = 6     # Linux's; the clock the datapath stamps with
+
+
 def now():
-    return time.monotonic_ns()
+    """The datapath's clock (bpf_ktime_get_coarse_ns()), so that a stamp
+    lies between readings taken before and after its packet."""
+    return time.clock_gettime_ns(CLOCK_MONOTONIC_COARSE)
 
 
 # --------------------------------------------------------------------------
@@ -335,12 +340,14 @@ class Conn:
         check(o.flags == flags, "%s: the flags should be %s but are %s" %
               (what, flag_names(flags), flag_names(o.flags)))
         if counters:
-            check(o.packets == self.packets and o.bytes == self.bytes,
-                  "%s: the counters should read packets %s bytes %s (orig, reply) "
-                  "but read packets %s bytes %s" %
-                  (what, self.packets, self.bytes, o.packets, o.bytes))
+            got = ([o.packets, r.packets], [o.bytes, r.bytes])
+            check(got == (self.packets, self.bytes),
+                  "%s: the counters should read packets %s bytes %s (orig, reply "
+                  "entry) but read packets %s bytes %s" %
+                  ((what, self.packets, self.bytes) + got))
         for name, val, rng in (("created_ns", o.created_ns, created),
-                               ("seen_ns", o.seen_ns, seen)):
+                               ("seen_ns of the later entry", max(o.seen_ns, r.seen_ns),
+                                seen)):
             if rng:
                 check(rng[0] <= val <= rng[1], "%s: %s should be between %d and "
                       "%d (the packet's send window) but is %d" %
@@ -354,12 +361,15 @@ class Conn:
                   "deleted but is still in %s" % (what, name, where(key)))
 
     def age(self, seconds):
-        """Make the connection last seen @seconds ago."""
+        """Make the connection last seen @seconds ago, both directions."""
         table, o = self.entry("aging the connection")
         check(now() > seconds * SEC, "test setup: the clock is younger than %d s"
               % seconds)
-        bpfsys.map_update(T.map_fd(table), self.orig_key(),
-                          o.with_seen(now() - int(seconds * SEC)), bpfsys.BPF_EXIST)
+        r = lookup(table, self.reply_key())
+        check(r is not None, "test setup: the connection has no reply entry in %s" % table)
+        for key, e in ((self.orig_key(), o), (self.reply_key(), r)):
+            bpfsys.map_update(T.map_fd(table), key, e.with_seen(now() - int(seconds * SEC)),
+                              bpfsys.BPF_EXIST)
 
     def handshake(self, what=""):
         self.send_orig("the SYN" + what, flags="S")
@@ -371,7 +381,7 @@ class Conn:
 # Layouts.
 
 def test_map_layouts():
-    want = {"flows": (16, 72), "flows_new": (16, 72), "frags": (12, 24),
+    want = {"flows": (16, 80), "flows_new": (16, 80), "frags": (12, 24),
             "config": (4, 48), "rule_gens": (4, 4), "rules": (4, RULE_SIZE),
             "rule_ports": (8, 4), "allow": (12, 4), "local_addrs": (4, 4),
             "rule_stats": (4, STATS_SIZE)}
@@ -1142,6 +1152,120 @@ def test_reply_fragments():
                      "first", "pass_frag_unmatched")
 
 
+# --------------------------------------------------------------------------
+# The express path: an established connection's next hop, kept in each
+# direction's entry once the connection is in a state its packets cannot
+# change, used for a second, dropped by a state change.
+
+NH_SECOND = 954     # NH_TTL_UNITS: a second in the stamp's 2^20 ns units
+
+
+def mac_bytes(mac):
+    return bytes(int(x, 16) for x in mac.split(":"))
+
+
+def expect_next_hop(what, e, dev, dmac, smac, mtu):
+    check(e.nh_stamp != 0 and (e.nh_ifindex, e.nh_dmac, e.nh_smac, e.nh_mtu) ==
+          (T.ifindex[dev], mac_bytes(dmac), mac_bytes(smac), mtu),
+          "%s: the entry should keep the next hop (ifindex %d, %s, %s, MTU %d), it "
+          "keeps stamp %d, ifindex %d, %s, %s, MTU %d" %
+          (what, T.ifindex[dev], dmac, smac, mtu, e.nh_stamp, e.nh_ifindex,
+           e.nh_dmac.hex(":"), e.nh_smac.hex(":"), e.nh_mtu))
+
+
+def age_next_hop(key, seconds):
+    """Make the next hop the entry under @key keeps @seconds old."""
+    e = lookup("flows", key)
+    stamp = (e.nh_stamp - int(seconds * NH_SECOND)) & 0xffffffff or 1
+    bpfsys.map_update(T.map_fd("flows"), key, e.raw[:56] + struct.pack("=I", stamp) +
+                      e.raw[60:], bpfsys.BPF_EXIST)
+
+
+def test_next_hop_kept_once_established():
+    c = Conn(R_UDP)
+    c.send_orig("the first datagram")
+    c.send_reply("the answer")
+    o = c.expect("after the answer", "flows", "udp_replied", SEEN_REPLY | ASSURED)
+    r = lookup("flows", c.reply_key())
+    check(o.nh_stamp == 0 and r.nh_stamp == 0, "packets that changed the connection's "
+          "state should keep no next hop, the entries' stamps are %d and %d" %
+          (o.nh_stamp, r.nh_stamp))
+    for i in range(3):
+        c.send_orig("client datagram %d once replied" % i)
+        c.send_reply("backend datagram %d once replied" % i)
+    o = c.expect("after three datagrams each way", "flows", "udp_replied",
+                 SEEN_REPLY | ASSURED)
+    expect_next_hop("the original entry", o, "lan0", BACKEND5_MAC, LAN0_MAC, 1500)
+    expect_next_hop("the reply entry", lookup("flows", c.reply_key()), "wan0", CLIENT_MAC,
+                    WAN0_MAC, 1500)
+    rid, _ = R_UDP.entry()
+    check(rule_stats(rid)[:4] != [0, 0, 0, 0], "the rule's counters stayed at 0")
+
+
+def test_next_hop_used_for_a_second():
+    c = Conn(R_UDP)
+    c.send_orig("the first datagram")
+    c.send_reply("the answer")
+    c.send_orig("a datagram once replied")
+    other_mac = "02:00:00:00:64:99"
+    try:
+        T.in_ns("ip", "neigh", "replace", BACKEND5, "lladdr", other_mac, "dev", "lan0",
+                "nud", "permanent")
+        for what, want in (("within a second of its resolution", BACKEND5_MAC),
+                           ("once the kept next hop is a second old", other_mac)):
+            if want == other_mac:
+                age_next_hop(c.orig_key(), 1.01)
+            what = "a datagram after the backend's MAC changed, " + what
+            v, out = T.run(c.orig(), "wan0")
+            expect_verdict(v, XDP_REDIRECT, what)
+            check(Ether(out).dst == want, "%s should go to %s, it went to %s" %
+                  (what, want, Ether(out).dst))
+            c.count(ORIG, c.orig())
+        expect_next_hop("after the lookup anew", lookup("flows", c.orig_key()), "lan0",
+                        other_mac, LAN0_MAC, 1500)
+    finally:
+        T.in_ns("ip", "neigh", "replace", BACKEND5, "lladdr", BACKEND5_MAC, "dev", "lan0",
+                "nud", "permanent")
+    age_next_hop(c.orig_key(), 2)
+    c.send_orig("a datagram once the MAC is back")
+    c.expect("after the MAC changed twice", "flows", "udp_replied", SEEN_REPLY | ASSURED)
+
+
+def test_next_hop_dropped_on_state_change():
+    c = Conn(R_TCP)
+    c.handshake()
+    for i in range(2):
+        c.send_orig("client data %d" % i, flags="PA", payload=b"q")
+        c.send_reply("backend data %d" % i, flags="PA", payload=b"r")
+    o, r = lookup("flows", c.orig_key()), lookup("flows", c.reply_key())
+    check(o.nh_stamp != 0 and r.nh_stamp != 0, "an established connection with data "
+          "both ways should keep both next hops (stamps %d, %d)" % (o.nh_stamp, r.nh_stamp))
+    c.send_orig("the client's FIN", flags="FA")
+    o, r = lookup("flows", c.orig_key()), lookup("flows", c.reply_key())
+    check(o.nh_stamp == 0 and r.nh_stamp == 0, "the client's FIN should drop both kept "
+          "next hops (stamps %d, %d): the backend's next ACK may end the connection" %
+          (o.nh_stamp, r.nh_stamp))
+    c.send_reply("the backend's ACK", flags="A")
+    c.send_reply("the backend's FIN", flags="FA")
+    c.send_orig("the client's last ACK", flags="A")
+    c.expect("after both FINs and the last ACK", "flows", "time_wait",
+             SEEN_REPLY | ASSURED | FIN_ORIG | FIN_REPLY)
+
+
+def test_next_hop_mtu_sends_big_packets_the_full_way():
+    c = Conn(R_SMALL_UDP)
+    c.send_orig("the first datagram")
+    c.send_reply("the answer")
+    c.send_orig("a datagram once replied")
+    expect_next_hop("toward lan1", lookup("flows", c.orig_key()), "lan1", BACKEND7_MAC,
+                    LAN1_MAC, SMALL_MTU)
+    pkt = _df(c.orig(payload=b"d" * 1372))
+    expect_generated(pkt, generated(pkt, 3, 4, mtu=SMALL_MTU), "icmp_frag_needed",
+                     "a 1400-byte DF datagram of a connection whose next hop is kept "
+                     "(lan1, MTU %d)" % SMALL_MTU)
+    c.send_orig("a datagram of lan1's MTU", payload=b"m" * (SMALL_MTU - 28))
+
+
 TESTS = [
     test_map_layouts,
     test_tcp_handshake_to_time_wait,
@@ -1166,6 +1290,10 @@ TESTS = [
     test_fragments_out_of_order,
     test_fragment_before_first_passes,
     test_reply_fragments,
+    test_next_hop_kept_once_established,
+    test_next_hop_used_for_a_second,
+    test_next_hop_dropped_on_state_change,
+    test_next_hop_mtu_sends_big_packets_the_full_way,
 ]
 
 

@@ -116,8 +116,8 @@ def l4_layer(proto, sport, dport, flags, payload, csum=None):
 
 
 class Flow:
-    """A decoded struct xdpfwd_flow."""
-    SIZE = 72
+    """A decoded struct xdpfwd_flow: one direction's entry."""
+    SIZE = 80
 
     def __init__(self, raw):
         self.raw = raw
@@ -126,8 +126,11 @@ class Flow:
         self.sport, self.dport = struct.unpack_from("!HH", raw, 8)
         (self.rule_id, self.rule_gen, self.dir, self.state,
          self.flags) = struct.unpack_from("=IIBBB", raw, 12)
-        (self.created_ns, self.seen_ns, p0, p1, b0, b1) = struct.unpack_from("=6Q", raw, 24)
-        self.packets, self.bytes = [p0, p1], [b0, b1]
+        (self.created_ns, self.seen_ns, self.packets,
+         self.bytes) = struct.unpack_from("=4Q", raw, 24)
+        # struct xdpfwd_nexthop
+        self.nh_stamp, self.nh_ifindex, self.nh_mtu = struct.unpack_from("=IIH", raw, 56)
+        self.nh_dmac, self.nh_smac = raw[66:72], raw[72:78]
 
     def tuple(self):
         return (self.saddr, self.daddr, self.sport, self.dport)

@@ -7,16 +7,18 @@
 
 #define GEN_FRAME_LEN 60	/* 64 bytes on the wire with the FCS */
 
-/* The generator's packet: all in network order but sport (host order, the
- * first flow's source port) and flows (how many source ports it cycles). */
+/* The generator's packet: addresses in network order; ports in host order,
+ * the first flow's. Flows (how many it cycles) differ in the source port,
+ * or with reply set in the destination port: the answers of a backend. */
 struct gen_cfg {
 	__u8 dmac[6];
 	__u8 smac[6];
 	__be32 saddr;
 	__be32 daddr;
 	__u16 sport;
-	__be16 dport;
+	__u16 dport;
 	__u32 flows;
+	__u32 reply;
 };
 
 /* The sink counts at SINK_GOOD what is addressed as the forwarder should have

@@ -74,8 +74,8 @@ int gen(struct xdp_md *ctx)
 	ip->daddr = cfg.daddr;
 	ip->check = ip_csum(ip);
 
-	udp->source = bpf_htons(cfg.sport + flow);
-	udp->dest = cfg.dport;
+	udp->source = bpf_htons(cfg.sport + (cfg.reply ? 0 : flow));
+	udp->dest = bpf_htons(cfg.dport + (cfg.reply ? flow : 0));
 	udp->len = bpf_htons(GEN_FRAME_LEN - sizeof(*eth) - sizeof(*ip));
 	udp->check = 0;		/* none: IPv4 allows it, and no forwarder must fix it */
 	return XDP_TX;

@@ -2,13 +2,14 @@
 /*
  * gen: the pps bench's in-kernel packet generator (tools/bench/pps.sh).
  *
- *   gen IFNAME DMAC SMAC SADDR DADDR SPORT DPORT FLOWS PACKETS
+ *   gen IFNAME DMAC SMAC SADDR DADDR SPORT DPORT FLOWS PACKETS [reply]
  *
  * Runs gen.bpf.c by BPF_PROG_RUN with BPF_F_TEST_XDP_LIVE_FRAMES, PACKETS
  * times, as if the frames arrived on IFNAME (of the calling network
  * namespace): each becomes a 64-byte UDP packet SADDR:SPORT+(n % FLOWS) ->
- * DADDR:DPORT and leaves by XDP_TX, to IFNAME's peer, which must have an XDP
- * program or GRO for a veth to take it. Prints the run's wall time in
+ * DADDR:DPORT (with "reply": SADDR:SPORT -> DADDR:DPORT+(n % FLOWS), the
+ * answers to such packets) and leaves by XDP_TX, to IFNAME's peer, which
+ * must have an XDP program or GRO for a veth to take it. Prints the run's wall time in
  * nanoseconds. Built by `make bench` (never by `make`).
  */
 #include <arpa/inet.h>
@@ -99,8 +100,8 @@ int main(int argc, char **argv)
 	__u32 packets;
 	__u64 ns;
 
-	if (argc != 10) {
-		fprintf(stderr, "usage: gen IFNAME DMAC SMAC SADDR DADDR SPORT DPORT FLOWS PACKETS\n");
+	if (argc != 10 && !(argc == 11 && !strcmp(argv[10], "reply"))) {
+		fprintf(stderr, "usage: gen IFNAME DMAC SMAC SADDR DADDR SPORT DPORT FLOWS PACKETS [reply]\n");
 		return 2;
 	}
 	ifindex = if_nametoindex(argv[1]);
@@ -114,8 +115,11 @@ int main(int argc, char **argv)
 	skel->rodata->cfg.saddr = parse_addr(argv[4]);
 	skel->rodata->cfg.daddr = parse_addr(argv[5]);
 	skel->rodata->cfg.sport = parse_num(argv[6], 1, 65535);
-	skel->rodata->cfg.dport = htons(parse_num(argv[7], 1, 65535));
-	skel->rodata->cfg.flows = parse_num(argv[8], 1, 65536 - skel->rodata->cfg.sport);
+	skel->rodata->cfg.dport = parse_num(argv[7], 1, 65535);
+	skel->rodata->cfg.reply = argc == 11;
+	skel->rodata->cfg.flows = parse_num(argv[8], 1, 65536 - (skel->rodata->cfg.reply ?
+								skel->rodata->cfg.dport :
+								skel->rodata->cfg.sport));
 	packets = parse_num(argv[9], 1, 1UL << 31);
 	if (gen_bpf__load(skel))
 		die("load the generator", strerror(errno));

@@ -160,10 +160,12 @@ fwd_bare() {
 }
 
 # fwd_nftables: the kernel forwards, nftables DNATs (conntrack with it); GRO
-# on wan lets the veth take the generator's XDP frames without an XDP program.
+# on wan and lan lets the veths take the generators' XDP frames without an
+# XDP program.
 fwd_nftables() {
 	nsx "$NS_FN" sysctl -qw net.ipv4.ip_forward=1 >/dev/null &&
 	nsx "$NS_FN" ethtool -K wan gro on >/dev/null &&
+	nsx "$NS_FN" ethtool -K lan gro on >/dev/null &&
 	nsx "$NS_FN" nft -f - <<-EOF
 	table ip xdpfwd_bench {
 		chain prerouting {
@@ -210,6 +212,14 @@ generate() {
 	esac
 	nsx "$NS_C" timeout 60 "$BENCH_TOOLS/gen" "$(gen_if "$1")" "$dmac" "$GEN_MAC" \
 		"$GEN_ADDR" "$dst" "$SPORT" "$dport" "$2" "$3"
+}
+
+# answer VARIANT FLOWS: the sink answers each flow once (three times over),
+# through the forwarder: its connections are established then, as those of
+# traffic worth forwarding fast are (a UDP stream both ways, TCP).
+answer() {
+	nsx "$NS_S" timeout 60 "$BENCH_TOOLS/gen" "$(sink_if "$1")" "$LAN_MAC" "$SINK_MAC" \
+		"$SINK_ADDR" "$GEN_ADDR" "$INT_PORT" "$SPORT" "$2" $((3 * $2)) reply >/dev/null
 }
 
 # measure VARIANT FLOWS PACKETS: prints "ns good other ticks" of one run.
@@ -309,12 +319,16 @@ RAW="$BENCH_OUT/pps.raw"
 topo_bench || die "could not build the bench topology"
 echo "pps: $BENCH_ROUNDS rounds of $BENCH_PACKETS packets, variants $VARIANTS"
 
-# Warm-up: conntrack entries made (both forwarders), caches and page pools filled.
+# Warm-up: connections made and answered (both forwarders), caches and page
+# pools filled.
 for flows in $FLOWS_SET; do
 	for v in $VARIANTS; do
 		out=$(measure "$v" "$flows" "$WARM_PACKETS") || die "warm-up of $v failed"
 		set -- $out
 		[ "$2" -gt 0 ] || die "$v: nothing reached the sink in the warm-up ($3 misaddressed)"
+		case $v in
+		xdpfwd|nftables) answer "$v" "$flows" || die "$v: the sink's answers failed" ;;
+		esac
 	done
 done
 

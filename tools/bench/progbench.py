@@ -333,10 +333,13 @@ def fill_flows(b, model_key, nflows):
     (i = 1..nflows-1), both directions, seen now. Client 0 is the model's
     own tuple then: the cycled run's first client is replaced by it."""
     fd = b.map_fd("flows")
-    orig = bpfsys.map_lookup(fd, model_key, 72)
+    orig = bpfsys.map_lookup(fd, model_key, topo.Flow.SIZE)
     rkey = topo.flow_key(BACKEND, CYCLE_NET, INT_PORT, CYCLE_PORT, socket.IPPROTO_UDP)
-    reply = bpfsys.map_lookup(fd, rkey, 72)
+    reply = bpfsys.map_lookup(fd, rkey, topo.Flow.SIZE)
     now = time.monotonic_ns()
+    # seen now, no packets counted, the model's next hop resolved now
+    tail = struct.pack("=QQ", now, now) + bytes(16) + struct.pack("=I", (now >> 20) | 1)
+    orig_tail, reply_tail = tail + orig[60:], tail + reply[60:]
     net = socket.inet_aton(CYCLE_NET)[:3]
     chunk = 50000
     done = 0
@@ -349,11 +352,10 @@ def fill_flows(b, model_key, nflows):
             cport = struct.pack("!H", CYCLE_PORT + (j >> 8))
             # original direction: key client -> ext, value client -> backend
             ks += caddr + model_key[4:8] + cport + model_key[10:]
-            vs += caddr + orig[4:8] + cport + orig[10:24] + struct.pack("=QQ", now, now) + bytes(32)
+            vs += caddr + orig[4:8] + cport + orig[10:24] + orig_tail
             # reply: key backend -> client, value ext -> client
             ks += rkey[0:4] + caddr + rkey[8:10] + cport + rkey[12:]
-            vs += reply[0:4] + caddr + reply[8:10] + cport + reply[12:24] + \
-                struct.pack("=QQ", now, now) + bytes(32)
+            vs += reply[0:4] + caddr + reply[8:10] + cport + reply[12:24] + reply_tail
         done += map_update_batch(fd, bytes(ks), bytes(vs), 2 * n)
         i += n
     return done // 2
