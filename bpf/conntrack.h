@@ -36,23 +36,86 @@ static __always_inline __u64 ct_now(void)
 	return bpf_ktime_get_coarse_ns();
 }
 
-/* NH_TTL_UNITS - how long a cached next hop serves, in its stamp's units
+/* EXPRESS_TTL_UNITS - how long an express slot serves, in its stamp's units
  * (2^20 ns): a second. */
-#define NH_TTL_UNITS 954
+#define EXPRESS_TTL_UNITS 954
 
-/* nh_stamp - @now in the units of struct xdpfwd_nexthop's stamp, never 0. */
-static __always_inline __u32 nh_stamp(__u64 now)
+/* express_stamp - @now in the units of struct xdpfwd_express's stamp, never
+ * 0. */
+static __always_inline __u32 express_stamp(__u64 now)
 {
 	return (__u32)(now >> 20) | 1;
 }
 
-/* nh_fresh - whether @f's next hop may be used at @now: resolved within the
- * last second, and (so that the stamp's wrap every 52 days cannot fool
- * it) the direction had a packet within the last second. */
-static __always_inline bool nh_fresh(const struct xdpfwd_flow *f, __u64 now)
+/* express_fresh - whether @slot may be used at @now: filled within the last
+ * second, and (so that the stamp's wrap every 52 days cannot fool it) used
+ * within the last second. */
+static __always_inline bool express_fresh(const struct xdpfwd_express *slot, __u64 now)
 {
-	return f->nh.stamp && now - f->seen_ns < NSEC_PER_SEC &&
-	       nh_stamp(now) - f->nh.stamp < NH_TTL_UNITS;
+	return slot->stamp && now - slot->seen_ns < NSEC_PER_SEC &&
+	       express_stamp(now) - slot->stamp < EXPRESS_TTL_UNITS;
+}
+
+/* key_eq - whether flow keys @a and @b are the same (padding is always 0). */
+static __always_inline bool key_eq(const struct xdpfwd_flow_key *a,
+				   const struct xdpfwd_flow_key *b)
+{
+	const __u64 *x = (const void *)a, *y = (const void *)b;
+
+	return x[0] == y[0] && x[1] == y[1];
+}
+
+/* express_slot - way @way (0 or 1) of this CPU's express slots for @key:
+ * two a key, so that two busy flows whose hashes meet both have one. */
+static __always_inline struct xdpfwd_express *express_slot(const struct xdpfwd_flow_key *key,
+							   __u32 way)
+{
+	__u32 i = xdpfwd_express_slot(key) ^ way;
+
+	return bpf_map_lookup_elem(&express_cache, &i);
+}
+
+/* express_find - this CPU's express slot holding @key, or NULL. */
+static __always_inline struct xdpfwd_express *express_find(const struct xdpfwd_flow_key *key)
+{
+	struct xdpfwd_express *slot = express_slot(key, 0);
+
+	if (slot && key_eq(&slot->key, key))
+		return slot;
+	slot = express_slot(key, 1);
+	return slot && key_eq(&slot->key, key) ? slot : NULL;
+}
+
+/* express_settle - add what @slot counted to @flow, the entry of its
+ * direction, and start its count again. */
+static __always_inline void express_settle(struct xdpfwd_express *slot, struct xdpfwd_flow *flow)
+{
+	flow->packets += slot->packets;
+	flow->bytes += slot->bytes;
+	if (slot->seen_ns > flow->seen_ns)
+		flow->seen_ns = slot->seen_ns;
+	slot->packets = 0;
+	slot->bytes = 0;
+}
+
+/* express_flush - settle this CPU's slot of @key into @flow, @key's entry,
+ * when it holds @key; with @empty, take @key out of it as well. A global
+ * function, as those below: verified once, not on every path to it.
+ * Returns 0. */
+__attribute__((noinline)) int express_flush(const struct xdpfwd_flow_key *key,
+					    struct xdpfwd_flow *flow, int empty)
+{
+	struct xdpfwd_express *slot;
+
+	if (!key || !flow)
+		return 0;
+	slot = express_find(key);
+	if (!slot)
+		return 0;
+	express_settle(slot, flow);
+	if (empty)
+		slot->key.proto = 0;
+	return 0;
 }
 
 /* ct_express_state - whether a connection in @state with @flags stays so
@@ -172,6 +235,9 @@ static __always_inline bool ct_find(const struct xdpfwd_flow_key *key, struct ct
 			bpf_map_delete_elem(table, key);
 		return false;
 	}
+	/* What the express path counted on this CPU belongs in the entry
+	 * before anything reads it. */
+	express_flush(key, flow, false);
 	ct->flow = flow;
 	ct->other = other;
 	ct->conn = other;
@@ -427,16 +493,60 @@ static __always_inline void rule_count(__u32 id, __u8 dir, __u64 packets, __u64 
 	}
 }
 
-/* nh_keep - keep in @flow the next hop of the route lookup @fib, its
- * mtu_result set to the route's MTU, resolved at @now. */
-static __always_inline void nh_keep(struct xdpfwd_flow *flow, const struct bpf_fib_lookup *fib,
-				    __u64 now)
+/* express_free - whether @slot may take a key of its own at @now: empty,
+ * or idle for a second (its counts are settled then). */
+static __always_inline bool express_free(struct xdpfwd_express *slot, __u64 now)
 {
-	flow->nh.stamp = nh_stamp(now);
-	flow->nh.ifindex = fib->ifindex;
-	flow->nh.mtu = fib->mtu_result;
-	__builtin_memcpy(flow->nh.dmac, fib->dmac, ETH_ALEN);
-	__builtin_memcpy(flow->nh.smac, fib->smac, ETH_ALEN);
+	struct xdpfwd_flow *owner;
+
+	if (!slot->key.proto)
+		return true;
+	if (now - slot->seen_ns < NSEC_PER_SEC)
+		return false;
+	owner = bpf_map_lookup_elem(&flows, &slot->key);
+	if (owner)
+		express_settle(slot, owner);
+	return true;
+}
+
+/* express_fill - give @key, of the direction whose entry is @flow, one of
+ * this CPU's express slots: its tuple and the next hop of the route lookup
+ * @fib (mtu_result: the route's MTU), resolved at @now. The slot it holds
+ * already, else a free one; none while both its slots serve busy keys.
+ * Returns 0. */
+__attribute__((noinline)) int express_fill(const struct xdpfwd_flow_key *key,
+					   const struct xdpfwd_flow *flow,
+					   const struct bpf_fib_lookup *fib, __u64 now)
+{
+	struct xdpfwd_express *slot;
+
+	if (!key || !flow || !fib)
+		return 0;
+	slot = express_find(key);
+	if (!slot) {
+		slot = express_slot(key, 0);
+		if (slot && !express_free(slot, now))
+			slot = express_slot(key, 1);
+		if (!slot || !express_free(slot, now))
+			return 0;
+	}
+	slot->key = *key;
+	slot->saddr = flow->saddr;
+	slot->daddr = flow->daddr;
+	slot->sport = flow->sport;
+	slot->dport = flow->dport;
+	slot->rule_id = flow->rule_id;
+	slot->rule_gen = flow->rule_gen;
+	slot->stamp = express_stamp(now);
+	slot->ifindex = fib->ifindex;
+	slot->mtu = fib->mtu_result;
+	__builtin_memcpy(slot->dmac, fib->dmac, ETH_ALEN);
+	__builtin_memcpy(slot->smac, fib->smac, ETH_ALEN);
+	slot->dir = flow->dir;
+	slot->packets = 0;
+	slot->bytes = 0;
+	slot->seen_ns = now;
+	return 0;
 }
 
 /* ct_account - what a translated packet @p, arrived on @ingress, tells its
@@ -451,6 +561,7 @@ static __always_inline void ct_account(const struct packet *p, struct ct *ct, __
 				       const struct bpf_fib_lookup *sent_by)
 {
 	struct xdpfwd_flow *conn = ct->conn, *flow = ct->flow;
+	struct xdpfwd_flow_key other_key;
 	__u8 dir = flow->dir & 1;
 	__u8 state = conn->state, flags = conn->flags;
 
@@ -472,12 +583,18 @@ static __always_inline void ct_account(const struct packet *p, struct ct *ct, __
 	    state <= XDPFWD_CT_CLOSE)
 		event_emit(XDPFWD_EV_CLOSED, &ct->orig_key, ingress, conn->rule_id, 0, state);
 	if (state != conn->state || flags != conn->flags) {
-		/* Packets the cached next hops let through unseen could
-		 * change the connection now. */
-		flow->nh.stamp = 0;
-		ct->other->nh.stamp = 0;
+		/* Packets the express path lets through unseen could change
+		 * the connection now. A slot on another CPU cannot be
+		 * reached, nor needs to be: in an express state only a SYN,
+		 * FIN or RST, which express refuses, changes a connection;
+		 * once out of it, a packet without them changes it only in
+		 * last_ack, which each direction reaches by a FIN of its own
+		 * that emptied its slot. */
+		express_flush(&p->key, flow, true);
+		flow_key_reverse(&other_key, flow, p->key.proto);
+		express_flush(&other_key, ct->other, true);
 	} else if (sent_by && ct_express_state(state, flags)) {
-		nh_keep(flow, sent_by, ct->now);
+		express_fill(&p->key, flow, sent_by, ct->now);
 	}
 	conn->state = state;
 	conn->flags = flags;

@@ -77,6 +77,17 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } flows_new SEC(".maps");
 
+/* The express cache (struct xdpfwd_express), indexed by
+ * xdpfwd_express_slot(): an array, so a packet finds its slot without a
+ * hash lookup's calls; per CPU, so no slot is written by two CPUs. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, XDPFWD_EXPRESS_SLOTS);
+	__type(key, __u32);
+	__type(value, struct xdpfwd_express);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} express_cache SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, XDPFWD_MAX_FRAGS);

@@ -321,40 +321,44 @@ static __always_inline int forward(struct xdp_md *ctx, struct packet *p, struct 
 	return verdict;
 }
 
-/* express - send @p, a packet of an established connection, by the next
- * hop its direction's entry keeps, past the tracker and the route lookup:
- * one lookup, no write to anything the other direction writes. Anything
- * unusual is left to the full path: a TCP SYN, FIN or RST, a fragment, a
- * next hop a second old, a deleted rule, a TTL about to run out, a packet
- * longer than the route's MTU, an egress gone. Returns the reason it sent
- * the packet for, or -1 when it did not. */
+/* express - send @p, a packet of an established connection, as its CPU's
+ * express slot says (struct xdpfwd_express), past the connection table,
+ * the tracker and the route lookup. Anything unusual is left to the full
+ * path: a TCP SYN, FIN or RST, a fragment, a slot of another key or a
+ * second old, a deleted rule, a TTL about to run out, a packet longer than
+ * the route's MTU, an egress gone. Returns the reason it sent the packet
+ * for, or -1 when it did not. */
 static __always_inline int express(struct xdp_md *ctx, struct packet *p, bool native, __u64 now)
 {
-	struct xdpfwd_flow *flow;
+	struct xdpfwd_express *slot;
 	struct nat_tuple to;
 	__u32 id, len, *gen;
 
 	if (!pkt_l4(p) || p->first_frag || (p->tcp_flags & (TCP_SYN | TCP_FIN | TCP_RST)))
 		return -1;
-	flow = bpf_map_lookup_elem(&flows, &p->key);
-	if (!flow || !nh_fresh(flow, now))
+	slot = express_find(&p->key);
+	if (!slot || !express_fresh(slot, now))
 		return -1;
-	id = flow->rule_id;
+	id = slot->rule_id;
 	gen = bpf_map_lookup_elem(&rule_gens, &id);
-	if (!gen || *gen != flow->rule_gen)
+	if (!gen || *gen != slot->rule_gen)
 		return -1;
 	len = bpf_ntohs(p->ip->tot_len);
-	if (p->ip->ttl <= 1 || len > flow->nh.mtu || !egress_ok(flow->nh.ifindex))
+	if (p->ip->ttl <= 1 || len > slot->mtu || !egress_ok(slot->ifindex))
 		return -1;
-	to = flow_tuple(flow);
+	to = (struct nat_tuple){
+		.saddr = slot->saddr,
+		.daddr = slot->daddr,
+		.sport = slot->sport,
+		.dport = slot->dport,
+	};
 	nat_rewrite(p, &to);
-	emit(p, flow->nh.dmac, flow->nh.smac, native);
-	flow->packets++;
-	flow->bytes += len;
-	flow->seen_ns = now;
-	rule_count(id, flow->dir & 1, 1, len);
-	return flow->nh.ifindex == ctx->ingress_ifindex ? XDPFWD_R_FWD_TX :
-							  XDPFWD_R_FWD_REDIRECT;
+	emit(p, slot->dmac, slot->smac, native);
+	slot->packets++;
+	slot->bytes += len;
+	slot->seen_ns = now;
+	rule_count(id, slot->dir & 1, 1, len);
+	return slot->ifindex == ctx->ingress_ifindex ? XDPFWD_R_FWD_TX : XDPFWD_R_FWD_REDIRECT;
 }
 
 /* deliver - send @p, arrived on @ingress, on its way: by express() when it

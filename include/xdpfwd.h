@@ -135,28 +135,12 @@ enum xdpfwd_ct_state {
 #define XDPFWD_CT_F_FIN_REPLY	0x08	/* backend sent FIN */
 #define XDPFWD_CT_F_SNAT	0x10	/* source-NATed: the kernel cannot forward it */
 
-/* Where a connection's packets of one direction went last: the next hop the
- * route lookup gave, kept so that later packets skip the lookup. The
- * datapath looks it up again once it is a second old (NH_TTL_UNITS), so a
- * route or neighbour change reaches established connections within a
- * second; a state change of the connection drops it at once. */
-struct xdpfwd_nexthop {
-	__u32 stamp;		/* bpf_ktime_get_ns() >> 20 when resolved; 0: none */
-	__u32 ifindex;		/* egress */
-	__u16 mtu;		/* the route's MTU: longer packets take the full path */
-	__u8  dmac[6];
-	__u8  smac[6];
-	__u16 pad;
-};
-_Static_assert(sizeof(struct xdpfwd_nexthop) == 24, "next hop layout");
-
 /* A connection-table entry, one a direction. Each holds what a packet of its
- * direction becomes (the whole tuple after NAT), that direction's counters
- * and last packet, and its next hop; the original-direction entry also holds
- * the connection's state. The reply entry's key is the original entry's
- * tuple reversed, and the other way round, so either finds the other
- * without storing it. A direction's established packets touch only its own
- * entry: one lookup, no write shared with the other direction. */
+ * direction becomes (the whole tuple after NAT) and that direction's
+ * counters and last packet; the original-direction entry also holds the
+ * connection's state. The reply entry's key is the original entry's tuple
+ * reversed, and the other way round, so either finds the other without
+ * storing it. */
 struct xdpfwd_flow {
 	__u32 saddr;
 	__u32 daddr;
@@ -172,9 +156,58 @@ struct xdpfwd_flow {
 	__u64 seen_ns;		/* this direction's last packet; 0: none yet */
 	__u64 packets;		/* this direction's */
 	__u64 bytes;		/* IP bytes */
-	struct xdpfwd_nexthop nh;
 };
-_Static_assert(sizeof(struct xdpfwd_flow) == 80, "flow layout");
+_Static_assert(sizeof(struct xdpfwd_flow) == 56, "flow layout");
+
+/* The express cache: per CPU, a slot for each of XDPFWD_EXPRESS_SLOTS
+ * hashes of a flow key, holding one direction of an established connection
+ * as its packets need it: the tuple they take, where they go (the next hop
+ * the route lookup gave), and what they have done since the slot was last
+ * added to the connection's entry. A packet whose key is in its CPU's slot
+ * takes no hash lookup, no route lookup and no tracker. The datapath fills
+ * a slot from a packet that took the full path, and uses it for a second
+ * (stamp); then the next packet takes the full path again, which adds the
+ * slot's counts to the entry and looks the route up anew: a route or
+ * neighbour change reaches established connections within a second. A
+ * state change of the connection empties the slot on its CPU. */
+#define XDPFWD_EXPRESS_SLOTS	8192	/* a power of two */
+struct xdpfwd_express {
+	struct xdpfwd_flow_key key;	/* proto 0: empty */
+	__u32 saddr;		/* the tuple packets of the direction take */
+	__u32 daddr;
+	__u16 sport;
+	__u16 dport;
+	__u32 rule_id;
+	__u32 rule_gen;
+	__u32 stamp;		/* ns >> 20 when the next hop was resolved; never 0 */
+	__u32 ifindex;		/* egress */
+	__u16 mtu;		/* the route's MTU: longer packets take the full path */
+	__u8  dmac[6];
+	__u8  smac[6];
+	__u8  dir;		/* enum xdpfwd_dir */
+	__u8  pad;
+	__u64 packets;		/* not yet in the entry */
+	__u64 bytes;
+	__u64 seen_ns;		/* the last packet through the slot */
+};
+_Static_assert(sizeof(struct xdpfwd_express) == 88, "express layout");
+
+/* xdpfwd_express_slot - the first of the two slots (this one and the one
+ * next to it, index ^ 1) flow key @k may take in each CPU's express cache:
+ * a multiplicative hash, cheap enough for every packet, computed alike by
+ * the datapath and by the CLI reading pending counts. */
+static inline __u32 xdpfwd_express_slot(const struct xdpfwd_flow_key *k)
+{
+	__u32 h = k->saddr * 0x9e3779b1u;
+
+	h ^= k->daddr * 0x85ebca77u;
+	h ^= ((__u32)k->sport << 16 | k->dport) * 0xc2b2ae3du;
+	h ^= k->proto;
+	h ^= h >> 15;
+	h *= 0x2c1b3c6du;
+	h ^= h >> 12;
+	return h & (XDPFWD_EXPRESS_SLOTS - 1);
+}
 
 /* The datagram a fragment belongs to, as it arrives (before NAT). */
 struct xdpfwd_frag_key {

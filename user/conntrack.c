@@ -13,6 +13,7 @@
 #include <string.h>
 #include <time.h>
 #include <bpf/bpf.h>
+#include <bpf/libbpf.h>
 #include "xdpfwd_cli.h"
 #include "output.h"
 
@@ -224,6 +225,29 @@ static void purge_one(const struct xdpfwd_flow_key *key, const struct xdpfwd_flo
 	bpf_map_delete_elem(fd, key);
 }
 
+/* express_clear - empty every CPU's express cache: a slot would otherwise
+ * forward the packets of a connection just removed for up to a second
+ * more, instead of leaving them to make it anew. Run after the entries
+ * are gone, so that no packet can fill a slot from them again. Returns 0
+ * or -errno. */
+static int express_clear(const struct state *st)
+{
+	int ncpus = libbpf_num_possible_cpus(), err = 0;
+	struct xdpfwd_express *zero;
+	__u32 i;
+
+	if (ncpus <= 0)
+		return ncpus ? ncpus : -EINVAL;
+	zero = calloc(ncpus, sizeof(*zero));
+	if (!zero)
+		return -ENOMEM;
+	for (i = 0; !err && i < XDPFWD_EXPRESS_SLOTS; i++)
+		if (bpf_map_update_elem(st->map_fd[MAP_EXPRESS], &i, zero, BPF_ANY))
+			err = -errno;
+	free(zero);
+	return err;
+}
+
 int ct_purge(const struct state *st, long rule_id, __u64 *removed)
 {
 	struct purge_arg p = { .rule_id = rule_id };
@@ -240,6 +264,8 @@ int ct_purge(const struct state *st, long rule_id, __u64 *removed)
 	p.orphans = true;
 	if (!err)
 		err = walk(st, purge_one, &p);
+	if (!err)
+		err = express_clear(st);
 	if (!err)
 		err = view_err;
 	*removed = p.removed;
@@ -273,7 +299,34 @@ struct list_arg {
 	const struct ct_view *view;
 	const char *names[XDPFWD_MAX_RULES];	/* rule names by id */
 	long rule_id;				/* negative: every rule */
+	int express_fd;				/* the express cache, or -1 */
+	struct xdpfwd_express *slots;		/* one slot of every CPU */
+	int ncpus;
 };
+
+/* add_pending - add to @flow, the entry of @key, what the express cache of
+ * any CPU counted for it and has not added to the entry yet. */
+static void add_pending(struct list_arg *l, const struct xdpfwd_flow_key *key,
+			struct xdpfwd_flow *flow)
+{
+	__u32 way, slot, cpu;
+
+	for (way = 0; l->slots && way < 2; way++) {
+		slot = xdpfwd_express_slot(key) ^ way;
+		if (bpf_map_lookup_elem(l->express_fd, &slot, l->slots))
+			continue;
+		for (cpu = 0; cpu < (__u32)l->ncpus; cpu++) {
+			const struct xdpfwd_express *e = &l->slots[cpu];
+
+			if (memcmp(&e->key, key, sizeof(*key)))
+				continue;
+			flow->packets += e->packets;
+			flow->bytes += e->bytes;
+			if (e->seen_ns > flow->seen_ns)
+				flow->seen_ns = e->seen_ns;
+		}
+	}
+}
 
 static void print_tuple(const char *key, __u32 src, __u16 sport, __u32 dst, __u16 dport)
 {
@@ -296,12 +349,16 @@ static void list_one(const struct xdpfwd_flow_key *key, const struct xdpfwd_flow
 {
 	struct list_arg *l = arg;
 	const struct ct_view *v = l->view;
-	struct xdpfwd_flow reply;
+	struct xdpfwd_flow_key reply_key = reply_key_of(key, flow);
+	struct xdpfwd_flow orig = *flow, reply;
 	__u64 age, idle, timeout;
 
 	if (!ct_live(v, fd, key, flow, &reply) ||
 	    (l->rule_id >= 0 && flow->rule_id != l->rule_id))
 		return;
+	add_pending(l, key, &orig);
+	add_pending(l, &reply_key, &reply);
+	flow = &orig;
 	age = v->now_ns > flow->created_ns ? v->now_ns - flow->created_ns : 0;
 	idle = idle_ns(v, flow, &reply);
 	timeout = v->timeout[flow->state] * NSEC_PER_SEC;
@@ -346,6 +403,10 @@ static int ct_list(int argc, char **argv)
 	}
 	l->view = view;
 	l->rule_id = -1;
+	l->express_fd = state_exists(&st) ? st.map_fd[MAP_EXPRESS] : -1;
+	l->ncpus = libbpf_num_possible_cpus();
+	if (l->express_fd >= 0 && l->ncpus > 0)
+		l->slots = calloc(l->ncpus, sizeof(*l->slots));
 	if (state_exists(&st)) {
 		n = rules_read(st.map_fd[MAP_RULES], &rules);
 		if (n < 0) {
@@ -377,6 +438,8 @@ static int ct_list(int argc, char **argv)
 		err = errorf(EXIT_FAIL, "cannot read the connection tables: %s", strerror(-err));
 out:
 	free(view);
+	if (l)
+		free(l->slots);
 	free(l);
 	free(rules);
 	state_close(&st, false);

@@ -35,6 +35,7 @@ static const char *const map_names[MAP_COUNT] = {
 	[MAP_LOCAL_ADDRS] = "local_addrs",
 	[MAP_TX_PORTS] = "tx_ports",
 	[MAP_REASONS] = "reasons",
+	[MAP_EXPRESS] = "express_cache",
 };
 
 static const char *const prog_pins[PROG_COUNT] = {

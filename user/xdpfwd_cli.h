@@ -29,6 +29,7 @@ enum state_map {
 	MAP_LOCAL_ADDRS,
 	MAP_TX_PORTS,
 	MAP_REASONS,
+	MAP_EXPRESS,
 	MAP_COUNT,
 };
 

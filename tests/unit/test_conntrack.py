@@ -23,9 +23,9 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bpfsys  # noqa: E402
 from bpfsys import XDP_DROP, XDP_PASS, XDP_REDIRECT  # noqa: E402
 import topo  # noqa: E402
-from topo import (client_port, l4_layer, Link, Topo, check, concrete, translated,  # noqa: E402
-                  expect_verdict, expect_bytes, scapy_checksums_ok, header_define,
-                  flow_key)
+from topo import (Express, client_port, l4_layer, Link, Topo, check, concrete,  # noqa: E402
+                  translated, expect_verdict, expect_bytes, scapy_checksums_ok,
+                  header_define, flow_key)
 
 from scapy.layers.l2 import Ether  # noqa: E402
 from scapy.layers.inet import (IP, TCP, UDP, ICMP, IPOption_Router_Alert,  # noqa: E402
@@ -339,15 +339,16 @@ class Conn:
               "%s" % (what, state, state_name(o.state)))
         check(o.flags == flags, "%s: the flags should be %s but are %s" %
               (what, flag_names(flags), flag_names(o.flags)))
+        po, pr = T.pending(okey), T.pending(rkey)
         if counters:
-            got = ([o.packets, r.packets], [o.bytes, r.bytes])
+            got = ([o.packets + po[0], r.packets + pr[0]], [o.bytes + po[1], r.bytes + pr[1]])
             check(got == (self.packets, self.bytes),
-                  "%s: the counters should read packets %s bytes %s (orig, reply "
-                  "entry) but read packets %s bytes %s" %
+                  "%s: the counters should read packets %s bytes %s (orig, reply; "
+                  "entries and express cache) but read packets %s bytes %s" %
                   ((what, self.packets, self.bytes) + got))
         for name, val, rng in (("created_ns", o.created_ns, created),
-                               ("seen_ns of the later entry", max(o.seen_ns, r.seen_ns),
-                                seen)):
+                               ("seen_ns of the later direction",
+                                max(o.seen_ns, r.seen_ns, po[2], pr[2]), seen)):
             if rng:
                 check(rng[0] <= val <= rng[1], "%s: %s should be between %d and "
                       "%d (the packet's send window) but is %d" %
@@ -370,6 +371,7 @@ class Conn:
         for key, e in ((self.orig_key(), o), (self.reply_key(), r)):
             bpfsys.map_update(T.map_fd(table), key, e.with_seen(now() - int(seconds * SEC)),
                               bpfsys.BPF_EXIST)
+            age_next_hop(key, seconds, seen=True)
 
     def handshake(self, what=""):
         self.send_orig("the SYN" + what, flags="S")
@@ -381,7 +383,7 @@ class Conn:
 # Layouts.
 
 def test_map_layouts():
-    want = {"flows": (16, 80), "flows_new": (16, 80), "frags": (12, 24),
+    want = {"flows": (16, 56), "flows_new": (16, 56), "express_cache": (4, 88), "frags": (12, 24),
             "config": (4, 48), "rule_gens": (4, 4), "rules": (4, RULE_SIZE),
             "rule_ports": (8, 4), "allow": (12, 4), "local_addrs": (4, 4),
             "rule_stats": (4, STATS_SIZE)}
@@ -1153,51 +1155,69 @@ def test_reply_fragments():
 
 
 # --------------------------------------------------------------------------
-# The express path: an established connection's next hop, kept in each
-# direction's entry once the connection is in a state its packets cannot
-# change, used for a second, dropped by a state change.
+# The express path: once a connection is in a state its packets cannot
+# change, a packet the full path sent fills its CPU's express slot (the
+# tuple, the next hop), which the direction's next packets use for a
+# second; a state change empties the slots of both directions on its CPU.
+# The tests run on one CPU (topo.run_tests).
 
-NH_SECOND = 954     # NH_TTL_UNITS: a second in the stamp's 2^20 ns units
+EXPRESS_SECOND = 954     # EXPRESS_TTL_UNITS: a second in the stamp's 2^20 ns units
 
 
 def mac_bytes(mac):
     return bytes(int(x, 16) for x in mac.split(":"))
 
 
-def expect_next_hop(what, e, dev, dmac, smac, mtu):
-    check(e.nh_stamp != 0 and (e.nh_ifindex, e.nh_dmac, e.nh_smac, e.nh_mtu) ==
+def expect_no_slot(what, key):
+    check(not T.express(key), "%s: no express slot should hold the key, %d do" %
+          (what, len(T.express(key))))
+
+
+def expect_next_hop(what, key, dev, dmac, smac, mtu):
+    slots = T.express(key)
+    check(len(slots) == 1, "%s: one express slot should hold the key, %d do" %
+          (what, len(slots)))
+    e = slots[0][2]
+    check(e.stamp != 0 and (e.ifindex, e.dmac, e.smac, e.mtu) ==
           (T.ifindex[dev], mac_bytes(dmac), mac_bytes(smac), mtu),
-          "%s: the entry should keep the next hop (ifindex %d, %s, %s, MTU %d), it "
+          "%s: the slot should keep the next hop (ifindex %d, %s, %s, MTU %d), it "
           "keeps stamp %d, ifindex %d, %s, %s, MTU %d" %
-          (what, T.ifindex[dev], dmac, smac, mtu, e.nh_stamp, e.nh_ifindex,
-           e.nh_dmac.hex(":"), e.nh_smac.hex(":"), e.nh_mtu))
+          (what, T.ifindex[dev], dmac, smac, mtu, e.stamp, e.ifindex,
+           e.dmac.hex(":"), e.smac.hex(":"), e.mtu))
 
 
-def age_next_hop(key, seconds):
-    """Make the next hop the entry under @key keeps @seconds old."""
-    e = lookup("flows", key)
-    stamp = (e.nh_stamp - int(seconds * NH_SECOND)) & 0xffffffff or 1
-    bpfsys.map_update(T.map_fd("flows"), key, e.raw[:56] + struct.pack("=I", stamp) +
-                      e.raw[60:], bpfsys.BPF_EXIST)
+def age_next_hop(key, seconds, seen=False):
+    """Make the next hop the express slots of @key keep @seconds old (with
+    @seen, their last packet too)."""
+    ncpu = bpfsys.possible_cpus()
+    for i, cpu, e in T.express(key):
+        raw = bytearray(bpfsys.map_lookup(T.map_fd("express_cache"), struct.pack("=I", i),
+                                          Express.SIZE * ncpu))
+        stamp = (e.stamp - int(seconds * EXPRESS_SECOND)) & 0xffffffff or 1
+        slot = e.with_stamp(stamp)
+        if seen:
+            slot = slot[:80] + struct.pack("=Q", max(e.seen_ns - int(seconds * SEC), 0))
+        raw[Express.SIZE * cpu:Express.SIZE * (cpu + 1)] = slot
+        bpfsys.map_update(T.map_fd("express_cache"), struct.pack("=I", i), bytes(raw))
 
 
 def test_next_hop_kept_once_established():
     c = Conn(R_UDP)
     c.send_orig("the first datagram")
     c.send_reply("the answer")
-    o = c.expect("after the answer", "flows", "udp_replied", SEEN_REPLY | ASSURED)
-    r = lookup("flows", c.reply_key())
-    check(o.nh_stamp == 0 and r.nh_stamp == 0, "packets that changed the connection's "
-          "state should keep no next hop, the entries' stamps are %d and %d" %
-          (o.nh_stamp, r.nh_stamp))
+    c.expect("after the answer", "flows", "udp_replied", SEEN_REPLY | ASSURED)
+    for key in (c.orig_key(), c.reply_key()):
+        expect_no_slot("after packets that changed the connection's state", key)
     for i in range(3):
         c.send_orig("client datagram %d once replied" % i)
         c.send_reply("backend datagram %d once replied" % i)
-    o = c.expect("after three datagrams each way", "flows", "udp_replied",
-                 SEEN_REPLY | ASSURED)
-    expect_next_hop("the original entry", o, "lan0", BACKEND5_MAC, LAN0_MAC, 1500)
-    expect_next_hop("the reply entry", lookup("flows", c.reply_key()), "wan0", CLIENT_MAC,
-                    WAN0_MAC, 1500)
+    c.expect("after three datagrams each way", "flows", "udp_replied", SEEN_REPLY | ASSURED)
+    expect_next_hop("the original direction", c.orig_key(), "lan0", BACKEND5_MAC, LAN0_MAC,
+                    1500)
+    expect_next_hop("the reply direction", c.reply_key(), "wan0", CLIENT_MAC, WAN0_MAC, 1500)
+    pending = T.pending(c.orig_key())
+    check(pending[0] == 2, "two client datagrams should have gone the express way and "
+          "wait in the slot's count, %d do" % pending[0])
     rid, _ = R_UDP.entry()
     check(rule_stats(rid)[:4] != [0, 0, 0, 0], "the rule's counters stayed at 0")
 
@@ -1221,8 +1241,8 @@ def test_next_hop_used_for_a_second():
             check(Ether(out).dst == want, "%s should go to %s, it went to %s" %
                   (what, want, Ether(out).dst))
             c.count(ORIG, c.orig())
-        expect_next_hop("after the lookup anew", lookup("flows", c.orig_key()), "lan0",
-                        other_mac, LAN0_MAC, 1500)
+        expect_next_hop("after the lookup anew", c.orig_key(), "lan0", other_mac, LAN0_MAC,
+                        1500)
     finally:
         T.in_ns("ip", "neigh", "replace", BACKEND5, "lladdr", BACKEND5_MAC, "dev", "lan0",
                 "nud", "permanent")
@@ -1237,14 +1257,13 @@ def test_next_hop_dropped_on_state_change():
     for i in range(2):
         c.send_orig("client data %d" % i, flags="PA", payload=b"q")
         c.send_reply("backend data %d" % i, flags="PA", payload=b"r")
-    o, r = lookup("flows", c.orig_key()), lookup("flows", c.reply_key())
-    check(o.nh_stamp != 0 and r.nh_stamp != 0, "an established connection with data "
-          "both ways should keep both next hops (stamps %d, %d)" % (o.nh_stamp, r.nh_stamp))
+    expect_next_hop("established, the client's direction", c.orig_key(), "lan0",
+                    BACKEND5_MAC, LAN0_MAC, 1500)
+    expect_next_hop("established, the backend's direction", c.reply_key(), "wan0",
+                    CLIENT_MAC, WAN0_MAC, 1500)
     c.send_orig("the client's FIN", flags="FA")
-    o, r = lookup("flows", c.orig_key()), lookup("flows", c.reply_key())
-    check(o.nh_stamp == 0 and r.nh_stamp == 0, "the client's FIN should drop both kept "
-          "next hops (stamps %d, %d): the backend's next ACK may end the connection" %
-          (o.nh_stamp, r.nh_stamp))
+    for key in (c.orig_key(), c.reply_key()):
+        expect_no_slot("after the client's FIN", key)
     c.send_reply("the backend's ACK", flags="A")
     c.send_reply("the backend's FIN", flags="FA")
     c.send_orig("the client's last ACK", flags="A")
@@ -1257,8 +1276,7 @@ def test_next_hop_mtu_sends_big_packets_the_full_way():
     c.send_orig("the first datagram")
     c.send_reply("the answer")
     c.send_orig("a datagram once replied")
-    expect_next_hop("toward lan1", lookup("flows", c.orig_key()), "lan1", BACKEND7_MAC,
-                    LAN1_MAC, SMALL_MTU)
+    expect_next_hop("toward lan1", c.orig_key(), "lan1", BACKEND7_MAC, LAN1_MAC, SMALL_MTU)
     pkt = _df(c.orig(payload=b"d" * 1372))
     expect_generated(pkt, generated(pkt, 3, 4, mtu=SMALL_MTU), "icmp_frag_needed",
                      "a 1400-byte DF datagram of a connection whose next hop is kept "
