@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
-/* xdpfwd datapath: parse -> match (connection, else rule) -> route ->
- * translate -> emit, with one exit that records why each packet ended as it
- * did. Routing comes before translating so that a packet left to the kernel
+/* xdpfwd datapath: parse -> express (an established connection's cached
+ * slot), else match (connection, else rule) -> route -> translate -> emit,
+ * with one exit that records why each packet ended as it did. Routing comes before translating so that a packet left to the kernel
  * can be handed over in the form the kernel can use, and so that a packet a
  * router must refuse is answered as it arrived.
  *
