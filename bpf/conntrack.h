@@ -120,7 +120,7 @@ __attribute__((noinline)) int express_flush(const struct xdpfwd_flow_key *key,
 
 /* ct_express_state - whether a connection in @state with @flags stays so
  * whatever a packet without SYN, FIN or RST does: its packets may then
- * skip the tracker (see struct xdpfwd_nexthop). */
+ * skip the tracker (see struct xdpfwd_express). */
 static __always_inline bool ct_express_state(__u8 state, __u8 flags)
 {
 	return (flags & XDPFWD_CT_F_ASSURED) &&

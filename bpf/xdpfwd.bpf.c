@@ -262,20 +262,20 @@ static __always_inline bool keep_next_hop(struct xdp_md *ctx, const struct packe
 
 /* forward - send @p, a packet of the connection @ct that arrived on
  * @ingress, on its way: routed, translated and accounted, or answered with
- * the ICMP error it earned. @rw is @p packed (rewrite_pack()). Returns the
- * XDP verdict; *@reason says why. */
+ * the ICMP error it earned. Returns the XDP verdict; *@reason says why. */
 static __always_inline int forward(struct xdp_md *ctx, struct packet *p, struct ct *ct,
-				   __u32 ingress, bool native, struct rewrite *rw, int *reason)
+				   __u32 ingress, bool native, int *reason)
 {
 	struct bpf_fib_lookup fib, *sent_by = NULL;
+	struct rewrite rw;
 	struct icmp_err err;
 	int verdict;
 	__u32 bytes;
 	bool snat;
 
-	rw->to = flow_tuple(ct->flow);
-	rw->flags = 0;
-	verdict = route(ctx, ingress, p, &rw->to, &fib, reason);
+	rewrite_pack(&rw, p, (void *)(long)ctx->data);
+	rw.to = flow_tuple(ct->flow);
+	verdict = route(ctx, ingress, p, &rw.to, &fib, reason);
 	if (icmp_owed(p, ct, *reason, &fib, ingress, native, &err)) {
 		*reason = XDPFWD_R_DROP_NO_ROOM;
 		if (icmp_answer(ctx, &err))
@@ -301,15 +301,15 @@ static __always_inline int forward(struct xdp_md *ctx, struct packet *p, struct 
 	}
 	bytes = bpf_ntohs(p->ip->tot_len);
 	if (verdict != XDP_PASS) {
-		rw->flags = REWRITE_EMIT | (native ? REWRITE_FINISH : 0);
-		__builtin_memcpy(rw->dmac, fib.dmac, ETH_ALEN);
-		__builtin_memcpy(rw->smac, fib.smac, ETH_ALEN);
-		if (keep_next_hop(ctx, p, ct, ingress, &rw->to, &fib))
+		rw.flags = REWRITE_EMIT | (native ? REWRITE_FINISH : 0);
+		__builtin_memcpy(rw.dmac, fib.dmac, ETH_ALEN);
+		__builtin_memcpy(rw.smac, fib.smac, ETH_ALEN);
+		if (keep_next_hop(ctx, p, ct, ingress, &rw.to, &fib))
 			sent_by = &fib;
 	} else if (snat) {
-		rw->flags = REWRITE_TTL;
+		rw.flags = REWRITE_TTL;
 	}
-	if (rewrite(ctx, rw)) {
+	if (rewrite(ctx, &rw)) {
 		*reason = XDPFWD_R_PASS_MALFORMED;
 		return XDP_PASS;
 	}
@@ -368,7 +368,6 @@ static __always_inline int deliver(struct xdp_md *ctx, struct packet *p, __u32 i
 				   bool native, int *reason)
 {
 	struct ct ct = { .now = ct_now() };
-	struct rewrite rw;
 	int sent;
 
 	sent = express(ctx, p, native, ct.now);
@@ -377,9 +376,8 @@ static __always_inline int deliver(struct xdp_md *ctx, struct packet *p, __u32 i
 		return XDP_REDIRECT;
 	}
 	*reason = match(ctx, p, ingress, &ct);
-	rewrite_pack(&rw, p, (void *)(long)ctx->data);
 	if (!*reason)
-		return forward(ctx, p, &ct, ingress, native, &rw, reason);
+		return forward(ctx, p, &ct, ingress, native, reason);
 	return match_drops(*reason) ? XDP_DROP : XDP_PASS;
 }
 
