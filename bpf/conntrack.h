@@ -549,6 +549,19 @@ __attribute__((noinline)) int express_fill(const struct xdpfwd_flow_key *key,
 	return 0;
 }
 
+/* ct_first_to_tell - whether this CPU is the first to mark @conn as having
+ * told @event (XDPFWD_CT_TOLD_*): an atomic OR of the aligned 64-bit word
+ * that holds told, which leaves the plain stores to the fields beside it
+ * whole. */
+static __always_inline bool ct_first_to_tell(struct xdpfwd_flow *conn, __u8 event)
+{
+	__u64 *word = (__u64 *)&conn->rule_gen;
+	__u64 bit = (__u64)event << (8 * (offsetof(struct xdpfwd_flow, told) -
+					  offsetof(struct xdpfwd_flow, rule_gen)));
+
+	return !(__sync_fetch_and_or(word, bit) & bit);
+}
+
 /* ct_account - what a translated packet @p, arrived on @ingress, tells its
  * connection: counters, the next state, and a move to the established table
  * once assured. @sent_by, when not NULL, is the route lookup that sent the
@@ -580,7 +593,7 @@ static __always_inline void ct_account(const struct packet *p, struct ct *ct, __
 	else if (dir == XDPFWD_DIR_REPLY)
 		state = XDPFWD_CT_UDP_REPLIED;
 	if (conn->state < XDPFWD_CT_TIME_WAIT && state >= XDPFWD_CT_TIME_WAIT &&
-	    state <= XDPFWD_CT_CLOSE)
+	    state <= XDPFWD_CT_CLOSE && ct_first_to_tell(conn, XDPFWD_CT_TOLD_CLOSED))
 		event_emit(XDPFWD_EV_CLOSED, &ct->orig_key, ingress, conn->rule_id, 0, state);
 	if (state != conn->state || flags != conn->flags) {
 		/* Packets the express path lets through unseen could change

@@ -135,6 +135,10 @@ enum xdpfwd_ct_state {
 #define XDPFWD_CT_F_FIN_REPLY	0x08	/* backend sent FIN */
 #define XDPFWD_CT_F_SNAT	0x10	/* source-NATed: the kernel cannot forward it */
 
+/* Events of a connection already sent, so that two CPUs that see it close
+ * at once (the last ACKs of both sides crossing) send one. */
+#define XDPFWD_CT_TOLD_CLOSED	0x01
+
 /* A connection-table entry, one a direction. Each holds what a packet of its
  * direction becomes (the whole tuple after NAT) and that direction's
  * counters and last packet; the original-direction entry also holds the
@@ -151,13 +155,15 @@ struct xdpfwd_flow {
 	__u8  dir;		/* enum xdpfwd_dir */
 	__u8  state;		/* enum xdpfwd_ct_state (original entry) */
 	__u8  flags;		/* XDPFWD_CT_F_* (original entry) */
-	__u8  pad;
+	__u8  told;		/* XDPFWD_CT_TOLD_* (original entry): set by an atomic OR
+				 * of the 64-bit word from rule_gen on, never stored */
 	__u64 created_ns;	/* CLOCK_MONOTONIC_COARSE (both entries) */
 	__u64 seen_ns;		/* this direction's last packet; 0: none yet */
 	__u64 packets;		/* this direction's */
 	__u64 bytes;		/* IP bytes */
 };
 _Static_assert(sizeof(struct xdpfwd_flow) == 56, "flow layout");
+_Static_assert(__builtin_offsetof(struct xdpfwd_flow, rule_gen) % 8 == 0, "told's word aligned");
 
 /* The express cache: per CPU, a slot for each of XDPFWD_EXPRESS_SLOTS
  * hashes of a flow key, holding one direction of an established connection
